@@ -1,0 +1,24 @@
+# Helpers shared by every target of the project: warnings and sanitizers.
+include(GNUInstallDirs)
+
+# Turns on the warnings we hold our own code to (not applied to consumers).
+function(pytheus_set_warnings target)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+                                             -Wno-sign-conversion -Werror=return-type)
+  endif()
+endfunction()
+
+# Applies sanitizers ("address,undefined" or "thread") to everything built after this call.
+function(pytheus_enable_sanitizers sanitizers)
+  if(NOT sanitizers)
+    return()
+  endif()
+  if(sanitizers MATCHES "thread" AND sanitizers MATCHES "address")
+    message(FATAL_ERROR "PYTHEUS_SANITIZE: thread and address sanitizers cannot be combined")
+  endif()
+  set(flags -fsanitize=${sanitizers} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_compile_options(${flags})
+  add_link_options(${flags})
+  message(STATUS "pytheus: sanitizers ${sanitizers}")
+endfunction()

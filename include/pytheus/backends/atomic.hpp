@@ -1,0 +1,157 @@
+// Lock-free in-memory backends for the hottest paths: AtomicBackend (one atomic double) and
+// ShardedBackend (one atomic per thread slot, for counters many threads hit at once).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "pytheus/backend.hpp"
+
+namespace pytheus {
+
+namespace detail {
+
+// Adds to an atomic double; C++17 has no fetch_add for floating types.
+inline void atomic_add(std::atomic<double>& a, double v) {
+  double current = a.load(std::memory_order_relaxed);
+  while (!a.compare_exchange_weak(current, current + v, std::memory_order_relaxed,
+                                  std::memory_order_relaxed)) {
+  }
+}
+
+inline constexpr std::size_t kCacheLine = 64;
+
+}  // namespace detail
+
+/// AtomicBackend stores a value as one atomic double: no lock on any operation.
+///
+/// Its Histogram keeps per-bucket atomic counts and an atomic sum. The count is derived from
+/// the buckets, so a snapshot always has `+Inf` == count and non-decreasing buckets; the sum
+/// may lag the counts by observations in flight.
+class AtomicBackend final : public Backend {
+ public:
+  static constexpr bool process_local = true;
+
+  AtomicBackend(const BackendConfig&, const MetricInfo&, std::optional<std::string_view>) {}
+
+  void inc(double value) override { detail::atomic_add(value_, value); }
+  void dec(double value) override { detail::atomic_add(value_, -value); }
+  void set(double value) override { value_.store(value, std::memory_order_relaxed); }
+  double get() override { return value_.load(std::memory_order_relaxed); }
+
+  class Histogram final : public HistogramBackend {
+   public:
+    Histogram(const BackendConfig&, const MetricInfo&, const std::vector<std::string>& keys)
+        : size_(keys.size()), counts_(new std::atomic<std::uint64_t>[keys.size()]) {
+      for (std::size_t i = 0; i < size_; ++i) counts_[i].store(0, std::memory_order_relaxed);
+    }
+
+    void observe(double value, std::size_t bucket) override {
+      if (bucket < size_) {
+        counts_[bucket].fetch_add(1, std::memory_order_relaxed);
+      } else {
+        count_.fetch_add(1, std::memory_order_relaxed);  // summaries have no buckets
+      }
+      detail::atomic_add(sum_, value);
+    }
+
+    HistogramSnapshot snapshot() override {
+      HistogramSnapshot s;
+      s.buckets.resize(size_);
+      std::uint64_t cumulative = 0;
+      for (std::size_t i = 0; i < size_; ++i) {
+        cumulative += counts_[i].load(std::memory_order_relaxed);
+        s.buckets[i] = static_cast<double>(cumulative);
+      }
+      s.count = size_ ? static_cast<double>(cumulative)
+                      : static_cast<double>(count_.load(std::memory_order_relaxed));
+      s.sum = sum_.load(std::memory_order_relaxed);
+      return s;
+    }
+
+    void merge(const HistogramSnapshot& other) override {
+      double previous = 0;
+      for (std::size_t i = 0; i < size_ && i < other.buckets.size(); ++i) {
+        counts_[i].fetch_add(static_cast<std::uint64_t>(other.buckets[i] - previous),
+                             std::memory_order_relaxed);
+        previous = other.buckets[i];
+      }
+      if (size_ == 0) {
+        count_.fetch_add(static_cast<std::uint64_t>(other.count), std::memory_order_relaxed);
+      }
+      detail::atomic_add(sum_, other.sum);
+    }
+
+   private:
+    std::size_t size_;
+    std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
+    std::atomic<std::uint64_t> count_{0};
+    std::atomic<double> sum_{0};
+  };
+
+ private:
+  std::atomic<double> value_{0};
+};
+
+/// ShardedBackend spreads a value over one cache line per thread slot, so threads that
+/// increment the same counter do not contend; get() sums the slots. Made for counters:
+/// set() is not atomic against concurrent inc(), and each value takes
+/// `shard_count() * 64` bytes.
+class ShardedBackend final : public Backend {
+ public:
+  static constexpr bool process_local = true;
+
+  ShardedBackend(const BackendConfig&, const MetricInfo&, std::optional<std::string_view>)
+      : shards_(new Shard[shard_count()]) {}
+
+  void inc(double value) override { detail::atomic_add(shards_[slot()].value, value); }
+  void dec(double value) override { inc(-value); }
+  void set(double value) override {
+    for (std::size_t i = 1; i < shard_count(); ++i) {
+      shards_[i].value.store(0, std::memory_order_relaxed);
+    }
+    shards_[0].value.store(value, std::memory_order_relaxed);
+  }
+  double get() override {
+    double total = 0;
+    for (std::size_t i = 0; i < shard_count(); ++i) {
+      total += shards_[i].value.load(std::memory_order_relaxed);
+    }
+    return total;
+  }
+
+  /// Number of slots per value: the hardware threads rounded up to a power of two, at most 64.
+  static std::size_t shard_count() {
+    static const std::size_t n = [] {
+      std::size_t hw = std::thread::hardware_concurrency();
+      std::size_t s = 1;
+      while (s < hw && s < 64) s <<= 1;
+      return s;
+    }();
+    return n;
+  }
+
+  using Histogram = AtomicBackend::Histogram;
+
+ private:
+  struct alignas(detail::kCacheLine) Shard {
+    std::atomic<double> value{0};
+  };
+
+  // Each thread takes the next slot the first time it increments anything.
+  static std::size_t slot() {
+    static std::atomic<std::size_t> next{0};
+    thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed);
+    return mine & (shard_count() - 1);
+  }
+
+  std::unique_ptr<Shard[]> shards_;
+};
+
+}  // namespace pytheus

@@ -1,0 +1,90 @@
+// SingleProcessBackend: the default backend; values in this process's memory.
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "pytheus/backend.hpp"
+
+namespace pytheus {
+
+/// SingleProcessBackend stores a value as a double guarded by a mutex, as pytheus does. It
+/// is the backend load_backend() picks when nothing else is asked for.
+///
+/// Its Histogram keeps per-bucket counts, sum and count under one mutex, so an observation
+/// is one lock and a snapshot is exactly consistent.
+class SingleProcessBackend final : public Backend {
+ public:
+  static constexpr bool process_local = true;
+
+  SingleProcessBackend(const BackendConfig&, const MetricInfo&, std::optional<std::string_view>) {}
+
+  void inc(double value) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    value_ += value;
+  }
+  void dec(double value) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    value_ -= value;
+  }
+  void set(double value) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    value_ = value;
+  }
+  double get() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return value_;
+  }
+
+  class Histogram final : public HistogramBackend {
+   public:
+    Histogram(const BackendConfig&, const MetricInfo&, const std::vector<std::string>& keys)
+        : counts_(keys.size(), 0.0) {}
+
+    void observe(double value, std::size_t bucket) override {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (bucket < counts_.size()) counts_[bucket] += 1;
+      sum_ += value;
+      count_ += 1;
+    }
+
+    HistogramSnapshot snapshot() override {
+      HistogramSnapshot s;
+      s.buckets.resize(counts_.size());
+      std::lock_guard<std::mutex> lock(mu_);
+      double cumulative = 0;
+      for (std::size_t i = 0; i < counts_.size(); ++i) {
+        cumulative += counts_[i];
+        s.buckets[i] = cumulative;
+      }
+      s.sum = sum_;
+      s.count = count_;
+      return s;
+    }
+
+    void merge(const HistogramSnapshot& other) override {
+      std::lock_guard<std::mutex> lock(mu_);
+      double previous = 0;
+      for (std::size_t i = 0; i < counts_.size() && i < other.buckets.size(); ++i) {
+        counts_[i] += other.buckets[i] - previous;
+        previous = other.buckets[i];
+      }
+      sum_ += other.sum;
+      count_ += other.count;
+    }
+
+   private:
+    std::mutex mu_;
+    std::vector<double> counts_;  // per bucket, not cumulative: one add per observation
+    double sum_ = 0;
+    double count_ = 0;
+  };
+
+ private:
+  std::mutex mu_;
+  double value_ = 0;
+};
+
+}  // namespace pytheus

@@ -1,0 +1,148 @@
+// Collectors and the samples they yield.
+//
+// A Collector yields metric families at scrape time. Built-in metrics stream their samples
+// into a MetricWriter without copying label values; custom collectors return owning
+// MetricFamily objects, which are replayed into the writer. Collectors are called
+// concurrently with updates and must be safe for that.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pytheus {
+
+/// MetricType is the type of a metric family, as written in `# TYPE`.
+enum class MetricType { counter, gauge, histogram, summary, untyped };
+
+/// Returns the Prometheus text name of `type` ("counter", "gauge", ..., "untyped").
+constexpr std::string_view to_string(MetricType type) {
+  switch (type) {
+    case MetricType::counter:
+      return "counter";
+    case MetricType::gauge:
+      return "gauge";
+    case MetricType::histogram:
+      return "histogram";
+    case MetricType::summary:
+      return "summary";
+    case MetricType::untyped:
+      break;
+  }
+  return "untyped";
+}
+
+/// Sample is one line of a family: the family name plus `suffix` ("", "_bucket", "_sum",
+/// "_count", "_created"), its labels in output order, and its value.
+///
+/// For counters the plain value has suffix "": the writer adds `_total` where the format
+/// asks for it.
+struct Sample {
+  std::string suffix;
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
+
+  friend bool operator==(const Sample& a, const Sample& b) {
+    return a.suffix == b.suffix && a.labels == b.labels &&
+           (a.value == b.value || (a.value != a.value && b.value != b.value));
+  }
+};
+
+/// MetricFamily is a named group of samples of one type, with its help text and unit.
+struct MetricFamily {
+  std::string name;
+  std::string help;
+  MetricType type = MetricType::untyped;
+  std::string unit;
+  std::vector<Sample> samples;
+};
+
+/// LabelView is one label of a sample, viewed for the duration of a MetricWriter call.
+struct LabelView {
+  std::string_view name;
+  std::string_view value;
+};
+
+/// MetricWriter receives families one at a time: `family()` opens one, the `sample()` calls
+/// that follow belong to it. The exposition writers implement it.
+class MetricWriter {
+ public:
+  virtual ~MetricWriter() = default;
+  virtual void family(std::string_view name, std::string_view help, MetricType type,
+                      std::string_view unit) = 0;
+  virtual void sample(std::string_view suffix, const LabelView* labels, std::size_t label_count,
+                      double value) = 0;
+};
+
+/// Collector is anything that yields metric families at scrape time: the built-in metrics,
+/// and user classes for values the code cannot instrument directly (a queue length read
+/// from elsewhere, say).
+///
+/// **Example**:
+///
+///     struct QueueCollector : pytheus::Collector {
+///       std::vector<pytheus::MetricFamily> collect() const override {
+///         return {{"queue_length", "Jobs waiting.", pytheus::MetricType::gauge, "",
+///                  {{"", {}, double(queue.size())}}}};
+///       }
+///     };
+class Collector {
+ public:
+  virtual ~Collector() = default;
+
+  /// Names of the families this collector yields, checked against the other collectors of
+  /// a registry when it is registered. Empty (the default) means unchecked.
+  virtual std::vector<std::string> describe() const { return {}; }
+
+  /// Returns the families with their current samples.
+  virtual std::vector<MetricFamily> collect() const = 0;
+
+  /// Streams the families into `writer`. The default replays collect(); built-in metrics
+  /// override it to write without copies.
+  virtual void write_to(MetricWriter& writer) const;
+};
+
+/// Writes already collected families into `writer`.
+inline void replay(const std::vector<MetricFamily>& families, MetricWriter& writer) {
+  std::vector<LabelView> views;
+  for (const MetricFamily& f : families) {
+    writer.family(f.name, f.help, f.type, f.unit);
+    for (const Sample& s : f.samples) {
+      views.clear();
+      for (const auto& [name, value] : s.labels) views.push_back({name, value});
+      writer.sample(s.suffix, views.data(), views.size(), s.value);
+    }
+  }
+}
+
+inline void Collector::write_to(MetricWriter& writer) const { replay(collect(), writer); }
+
+/// FamilyBuilder is a MetricWriter that records what it is given as MetricFamily objects;
+/// it turns a streaming collector into the owning form.
+class FamilyBuilder final : public MetricWriter {
+ public:
+  void family(std::string_view name, std::string_view help, MetricType type,
+              std::string_view unit) override {
+    families_.push_back({std::string(name), std::string(help), type, std::string(unit), {}});
+  }
+  void sample(std::string_view suffix, const LabelView* labels, std::size_t label_count,
+              double value) override {
+    Sample s;
+    s.suffix = std::string(suffix);
+    s.labels.reserve(label_count);
+    for (std::size_t i = 0; i < label_count; ++i) {
+      s.labels.emplace_back(std::string(labels[i].name), std::string(labels[i].value));
+    }
+    s.value = value;
+    families_.back().samples.push_back(std::move(s));
+  }
+  std::vector<MetricFamily> take() { return std::move(families_); }
+
+ private:
+  std::vector<MetricFamily> families_;
+};
+
+}  // namespace pytheus

@@ -1,0 +1,152 @@
+// Counter: a value that only goes up.
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pytheus/metric.hpp"
+
+namespace pytheus {
+
+namespace detail {
+
+// Returns whether the exception being handled is an E. Call only inside a handler.
+template <class E>
+bool current_exception_is() {
+  try {
+    throw;
+  } catch (const E&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+// Returns whether the exception being handled is one of Es (any, when Es is empty).
+template <class... Es>
+bool exception_matches() {
+  if constexpr (sizeof...(Es) == 0) {
+    return true;
+  } else {
+    return (current_exception_is<Es>() || ...);
+  }
+}
+
+}  // namespace detail
+
+/// BasicCounter is a metric whose value only goes up: requests served, tasks completed,
+/// errors seen. `B` is where values live; the default, LoadedBackend, is whatever
+/// load_backend() chose. Use the alias Counter.
+///
+/// **Example**:
+///     pytheus::Counter requests("http_requests_total", "Requests served.", {"method", "code"});
+///     requests.labels({{"method", "GET"}, {"code", "200"}}).inc();
+template <class B = LoadedBackend>
+class BasicCounter : public detail::MetricHandle<detail::ValueSeries<B>> {
+  using Base = detail::MetricHandle<detail::ValueSeries<B>>;
+  friend Base;
+
+ public:
+  /// Creates and registers a counter. Throws InvalidNameError, LabelError or
+  /// RegistrationError for a bad name, bad labels or a name already taken.
+  BasicCounter(std::string name, std::string description,
+               std::vector<std::string> required_labels = {}, Labels default_labels = {},
+               RegistryRef registry = {})
+      : BasicCounter(MetricOptions{std::move(name), std::move(description),
+                                   std::move(required_labels), std::move(default_labels),
+                                   registry, {}, {}}) {}
+  explicit BasicCounter(MetricOptions options) : Base(MetricType::counter, std::move(options)) {}
+
+  /// Returns the handle with these labels set (merged over this handle's); partial when some
+  /// remain unset.
+  BasicCounter labels(std::initializer_list<LabelPair> labels) const {
+    return this->template with_labels<BasicCounter>(labels.begin(), labels.end());
+  }
+  template <class Map,
+            class = decltype(std::string_view(std::declval<const Map&>().begin()->first))>
+  BasicCounter labels(const Map& labels) const {
+    return this->template with_labels<BasicCounter>(labels.begin(), labels.end());
+  }
+
+  /// Adds `value` (default 1). Throws InvalidValueError for a negative or NaN value.
+  void inc(double value = 1) const {
+    if (PYTHEUS_UNLIKELY(!(value >= 0))) throw_bad_increment(value);
+    this->series().get(this->descriptor()).inc(value);
+  }
+
+  /// Returns the current value.
+  double get() const { return this->series().get(this->descriptor()).get(); }
+
+  /// Returns a guard that adds 1 if the scope it lives in is left by an exception.
+  ///
+  /// **Example**:
+  ///     { auto guard = failures.count_exceptions(); risky(); }
+  auto count_exceptions() const {
+    this->series();  // fail now, not in a destructor, when labels are missing
+    class Guard {
+     public:
+      explicit Guard(BasicCounter c) : c_(std::move(c)), uncaught_(std::uncaught_exceptions()) {}
+      Guard(Guard&& o) noexcept : c_(o.c_), uncaught_(o.uncaught_), active_(o.active_) {
+        o.active_ = false;
+      }
+      Guard(const Guard&) = delete;
+      Guard& operator=(const Guard&) = delete;
+      Guard& operator=(Guard&&) = delete;
+      ~Guard() {
+        if (active_ && std::uncaught_exceptions() > uncaught_) {
+          try {
+            c_.inc();
+          } catch (...) {  // never throw from a destructor during unwinding
+          }
+        }
+      }
+
+     private:
+      BasicCounter c_;
+      int uncaught_;
+      bool active_ = true;
+    };
+    return Guard(*this);
+  }
+
+  /// Calls `f()`; if it throws one of `Es` (any exception when none are given), adds 1 and
+  /// rethrows. Returns what `f` returns.
+  template <class... Es, class F>
+  decltype(auto) count_exceptions(F&& f) const {
+    this->series();
+    try {
+      return std::invoke(std::forward<F>(f));
+    } catch (...) {
+      if (detail::exception_matches<Es...>()) inc();
+      throw;
+    }
+  }
+
+  /// Returns `f` wrapped so that every call counts the exceptions of types `Es` (any when
+  /// none are given) it throws: the decorator form.
+  template <class... Es, class F>
+  auto wrap_count_exceptions(F f) const {
+    return [c = *this, f = std::move(f)](auto&&... args) mutable -> decltype(auto) {
+      return c.template count_exceptions<Es...>(
+          [&]() -> decltype(auto) { return std::invoke(f, std::forward<decltype(args)>(args)...); });
+    };
+  }
+
+ private:
+  explicit BasicCounter(typename Base::Parts parts) : Base(std::move(parts)) {}
+
+  [[noreturn]] void throw_bad_increment(double value) const {
+    throw InvalidValueError("counter " + detail::quote_name(this->name()) +
+                            " can only increase; inc(" + detail::format_double(value) +
+                            ") refused");
+  }
+};
+
+/// Counter is a counter on the loaded backend.
+using Counter = BasicCounter<>;
+
+}  // namespace pytheus

@@ -1,0 +1,140 @@
+// Gauge: a value that goes up and down.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pytheus/metric.hpp"
+
+namespace pytheus {
+
+/// BasicGauge is a metric whose value goes up and down: requests in flight, queue length,
+/// temperature. `B` is where values live (see BasicCounter). Use the alias Gauge.
+///
+/// **Example**:
+///     pytheus::Gauge in_flight("in_flight_requests", "Requests being served.");
+///     { auto guard = in_flight.track_inprogress(); serve(); }
+template <class B = LoadedBackend>
+class BasicGauge : public detail::MetricHandle<detail::ValueSeries<B>> {
+  using Base = detail::MetricHandle<detail::ValueSeries<B>>;
+  friend Base;
+
+ public:
+  BasicGauge(std::string name, std::string description,
+             std::vector<std::string> required_labels = {}, Labels default_labels = {},
+             RegistryRef registry = {})
+      : BasicGauge(MetricOptions{std::move(name), std::move(description),
+                                 std::move(required_labels), std::move(default_labels), registry,
+                                 {}, {}}) {}
+  explicit BasicGauge(MetricOptions options) : Base(MetricType::gauge, std::move(options)) {}
+
+  BasicGauge labels(std::initializer_list<LabelPair> labels) const {
+    return this->template with_labels<BasicGauge>(labels.begin(), labels.end());
+  }
+  template <class Map,
+            class = decltype(std::string_view(std::declval<const Map&>().begin()->first))>
+  BasicGauge labels(const Map& labels) const {
+    return this->template with_labels<BasicGauge>(labels.begin(), labels.end());
+  }
+
+  /// Adds `value` (default 1). Throws InvalidValueError for NaN.
+  void inc(double value = 1) const {
+    check(value, "inc");
+    this->series().get(this->descriptor()).inc(value);
+  }
+  /// Subtracts `value` (default 1). Throws InvalidValueError for NaN.
+  void dec(double value = 1) const {
+    check(value, "dec");
+    this->series().get(this->descriptor()).dec(value);
+  }
+  /// Sets the value. Throws InvalidValueError for NaN.
+  void set(double value) const {
+    check(value, "set");
+    this->series().get(this->descriptor()).set(value);
+  }
+  /// Sets the value to the current Unix time in seconds.
+  void set_to_current_time() const {
+    set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  }
+  double get() const { return this->series().get(this->descriptor()).get(); }
+
+  /// Returns a guard that adds 1 now and subtracts it when the scope ends, also by an
+  /// exception.
+  auto track_inprogress() const {
+    inc();
+    class Guard {
+     public:
+      explicit Guard(BasicGauge g) : g_(std::move(g)) {}
+      Guard(Guard&& o) noexcept : g_(o.g_), active_(o.active_) { o.active_ = false; }
+      Guard(const Guard&) = delete;
+      Guard& operator=(const Guard&) = delete;
+      Guard& operator=(Guard&&) = delete;
+      ~Guard() {
+        if (active_) {
+          try {
+            g_.dec();
+          } catch (...) {
+          }
+        }
+      }
+
+     private:
+      BasicGauge g_;
+      bool active_ = true;
+    };
+    return Guard(*this);
+  }
+  /// Calls `f()` with the gauge raised by 1 for its duration; returns what `f` returns.
+  template <class F>
+  decltype(auto) track_inprogress(F&& f) const {
+    auto guard = track_inprogress();
+    return std::invoke(std::forward<F>(f));
+  }
+  /// Returns `f` wrapped so that each call is tracked in progress: the decorator form.
+  template <class F>
+  auto wrap_track_inprogress(F f) const {
+    return [g = *this, f = std::move(f)](auto&&... args) mutable -> decltype(auto) {
+      auto guard = g.track_inprogress();
+      return std::invoke(f, std::forward<decltype(args)>(args)...);
+    };
+  }
+
+  /// Returns a timer that sets the gauge to the seconds elapsed when the scope ends.
+  auto time() const {
+    this->series();
+    return detail::ScopeTimer([g = *this](double seconds) { g.set(seconds); });
+  }
+  /// Calls `f()` and sets the gauge to the seconds it took; returns what `f` returns.
+  template <class F>
+  decltype(auto) time(F&& f) const {
+    auto timer = time();
+    return std::invoke(std::forward<F>(f));
+  }
+  /// Returns `f` wrapped so that each call sets the gauge to its duration.
+  template <class F>
+  auto wrap_time(F f) const {
+    return [g = *this, f = std::move(f)](auto&&... args) mutable -> decltype(auto) {
+      auto timer = g.time();
+      return std::invoke(f, std::forward<decltype(args)>(args)...);
+    };
+  }
+
+ private:
+  explicit BasicGauge(typename Base::Parts parts) : Base(std::move(parts)) {}
+
+  void check(double value, const char* op) const {
+    if (PYTHEUS_UNLIKELY(value != value)) {
+      throw InvalidValueError("gauge " + detail::quote_name(this->name()) + ": " + op +
+                              "(NaN) refused");
+    }
+  }
+};
+
+/// Gauge is a gauge on the loaded backend.
+using Gauge = BasicGauge<>;
+
+}  // namespace pytheus

@@ -1,0 +1,93 @@
+// Histogram: observations counted in buckets, with their sum and count.
+#pragma once
+
+#include <algorithm>
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pytheus/metric.hpp"
+
+namespace pytheus {
+
+/// BasicHistogram counts observations (request latencies, payload sizes) in cumulative
+/// buckets and keeps their sum and count. An observation is one unit: a collect never sees
+/// `+Inf` != `_count` or a lower bucket above a higher one. Buckets default to
+/// default_buckets(); custom ones must be non-empty and strictly increasing (+Inf is
+/// added). Use the alias Histogram.
+///
+/// **Example**:
+///     pytheus::Histogram latency("request_seconds", "Latency.", {"route"}, {{"route", "/"}});
+///     latency.observe(0.3);
+///     { auto timer = latency.time(); handle(); }
+template <class B = LoadedBackend>
+class BasicHistogram : public detail::MetricHandle<detail::HistogramSeries<B>> {
+  using Base = detail::MetricHandle<detail::HistogramSeries<B>>;
+  friend Base;
+
+ public:
+  BasicHistogram(std::string name, std::string description,
+                 std::vector<std::string> required_labels = {}, Labels default_labels = {},
+                 RegistryRef registry = {}, Buckets buckets = {})
+      : BasicHistogram(MetricOptions{std::move(name), std::move(description),
+                                     std::move(required_labels), std::move(default_labels),
+                                     registry, {}, std::move(buckets)}) {}
+  explicit BasicHistogram(MetricOptions options)
+      : Base(MetricType::histogram, std::move(options)) {}
+
+  BasicHistogram labels(std::initializer_list<LabelPair> labels) const {
+    return this->template with_labels<BasicHistogram>(labels.begin(), labels.end());
+  }
+  template <class Map,
+            class = decltype(std::string_view(std::declval<const Map&>().begin()->first))>
+  BasicHistogram labels(const Map& labels) const {
+    return this->template with_labels<BasicHistogram>(labels.begin(), labels.end());
+  }
+
+  /// Records `value`. Throws InvalidValueError for NaN.
+  void observe(double value) const {
+    const MetricDescriptor& d = this->descriptor();
+    if (PYTHEUS_UNLIKELY(value != value)) {
+      throw InvalidValueError("histogram " + detail::quote_name(d.name) + ": observe(NaN) refused");
+    }
+    const std::size_t bucket = static_cast<std::size_t>(
+        std::lower_bound(d.bounds.begin(), d.bounds.end(), value) - d.bounds.begin());
+    this->series().get(d).observe(value, bucket);
+  }
+
+  /// Returns the bucket upper bounds, ending with +Inf.
+  const std::vector<double>& buckets() const { return this->descriptor().bounds; }
+
+  /// Returns the cumulative bucket counts, sum and count of this series.
+  HistogramSnapshot snapshot() const { return this->series().get(this->descriptor()).snapshot(); }
+
+  /// Returns a timer that observes the seconds elapsed when the scope ends.
+  auto time() const {
+    this->series();
+    return detail::ScopeTimer([h = *this](double seconds) { h.observe(seconds); });
+  }
+  /// Calls `f()` and observes the seconds it took; returns what `f` returns.
+  template <class F>
+  decltype(auto) time(F&& f) const {
+    auto timer = time();
+    return std::invoke(std::forward<F>(f));
+  }
+  /// Returns `f` wrapped so that each call's duration is observed: the decorator form.
+  template <class F>
+  auto wrap_time(F f) const {
+    return [h = *this, f = std::move(f)](auto&&... args) mutable -> decltype(auto) {
+      auto timer = h.time();
+      return std::invoke(f, std::forward<decltype(args)>(args)...);
+    };
+  }
+
+ private:
+  explicit BasicHistogram(typename Base::Parts parts) : Base(std::move(parts)) {}
+};
+
+/// Histogram is a histogram on the loaded backend.
+using Histogram = BasicHistogram<>;
+
+}  // namespace pytheus
