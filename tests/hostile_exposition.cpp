@@ -1,0 +1,40 @@
+// Prints an exposition full of hostile label values and help texts (quotes, backslashes,
+// newlines, non-ASCII, bytes that are not UTF-8, braces, empty values) for promtool to
+// check. `--openmetrics` prints OpenMetrics instead of the text format.
+#include <pytheus/pytheus.hpp>
+
+#include <cstring>
+#include <iostream>
+#include <string>
+
+int main(int argc, char** argv) {
+  const bool om = argc > 1 && std::strcmp(argv[1], "--openmetrics") == 0;
+  pytheus::CollectorRegistry r("hostile");
+  const std::string values[] = {
+      "plain",
+      "with \"quotes\"",
+      "back\\slash\\",
+      "new\nline\n",
+      "\\n literal backslash-n",
+      "日本語 ünïcödé 😀",
+      std::string("not utf-8: \xff\xfe \xc3 \xed\xa0\x80 end"),
+      "",
+      "} 1\nfake_series_total 999",
+      "=\",{}",
+      std::string("nul \0 inside", 12),
+  };
+  pytheus::Counter c("events_total", "Help with \\ backslash, \"quotes\",\nnewline and ✓.",
+                     {"value", "kind"}, {}, &r);
+  pytheus::Gauge g("level", "Gauge \\n \n\n", {"value"}, {}, &r);
+  pytheus::Histogram h("size_bytes", "Sizes.", {"value"}, {}, &r, {1, 10});
+  pytheus::Summary s("wait_seconds", std::string("Summary \xff help"), {"value"}, {}, &r);
+  int i = 0;
+  for (const std::string& v : values) {
+    c.labels({{"value", v}, {"kind", v}}).inc(++i);
+    g.labels({{"value", v}}).set(-i * 1.5);
+    h.labels({{"value", v}}).observe(i);
+    s.labels({{"value", v}}).observe(i * 0.1);
+  }
+  std::cout << pytheus::generate_metrics(r, om ? pytheus::Format::openmetrics
+                                                : pytheus::Format::prometheus);
+}

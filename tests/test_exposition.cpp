@@ -1,0 +1,209 @@
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "test_helpers.hpp"
+
+using namespace pytheus;
+using pytheus_test::CoreTest;
+
+class ExpositionTest : public CoreTest {};
+
+TEST_F(ExpositionTest, EscapingInTextFormat) {
+  CollectorRegistry r;
+  Counter c("c", "Help with \\ backslash,\nnewline and \"quotes\".", {"v"}, {}, &r);
+  c.labels({{"v", "a\"b\\c\nd"}}).inc();
+  EXPECT_EQ(generate_metrics(r),
+            "# HELP c Help with \\\\ backslash,\\nnewline and \"quotes\".\n"
+            "# TYPE c counter\n"
+            "c{v=\"a\\\"b\\\\c\\nd\"} 1\n");
+}
+
+TEST_F(ExpositionTest, EscapingInOpenMetrics) {
+  CollectorRegistry r;
+  Gauge g("g", "Say \"hi\"\\\n", {"v"}, {}, &r);
+  g.labels({{"v", "\"\\\n"}}).set(1);
+  EXPECT_EQ(generate_metrics(r, Format::openmetrics),
+            "# TYPE g gauge\n"
+            "# HELP g Say \\\"hi\\\"\\\\\\n\n"
+            "g{v=\"\\\"\\\\\\n\"} 1\n"
+            "# EOF\n");
+}
+
+TEST_F(ExpositionTest, NonAsciiKeptInvalidUtf8Replaced) {
+  CollectorRegistry r;
+  Gauge g("g", "héllo ✓", {"v"}, {}, &r);
+  g.labels({{"v", "日本 \xF0\x9F\x98\x80"}}).set(1);
+  g.labels({{"v", std::string("bad\xff\xc3(end", 9)}}).set(2);
+  g.labels({{"v", std::string("\xed\xa0\x80", 3)}}).set(3);  // a UTF-16 surrogate: invalid
+  const std::string text = generate_metrics(r);
+  EXPECT_NE(text.find("# HELP g héllo ✓\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("g{v=\"日本 \xF0\x9F\x98\x80\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("g{v=\"bad\xEF\xBF\xBD\xEF\xBF\xBD(end\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("g{v=\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"} 3\n"), std::string::npos)
+      << text;
+}
+
+TEST_F(ExpositionTest, FloatsShortestRoundTripAndSpecials) {
+  CollectorRegistry r;
+  Gauge g("g", "x", {"k"}, {}, &r);
+  g.labels({{"k", "a"}}).set(0.1);
+  g.labels({{"k", "b"}}).set(1e21);
+  g.labels({{"k", "c"}}).set(std::numeric_limits<double>::infinity());
+  g.labels({{"k", "d"}}).set(-std::numeric_limits<double>::infinity());
+  g.labels({{"k", "e"}}).set(123456789);
+  g.labels({{"k", "f"}}).set(1.0 / 3);
+  g.labels({{"k", "g"}}).set(-0.0);
+  g.labels({{"k", "h"}}).set(5e-324);
+  EXPECT_EQ(generate_metrics(r),
+            "# HELP g x\n# TYPE g gauge\n"
+            "g{k=\"a\"} 0.1\n"
+            "g{k=\"b\"} 1e+21\n"
+            "g{k=\"c\"} +Inf\n"
+            "g{k=\"d\"} -Inf\n"
+            "g{k=\"e\"} 123456789\n"
+            "g{k=\"f\"} 0.3333333333333333\n"
+            "g{k=\"g\"} -0\n"
+            "g{k=\"h\"} 5e-324\n");
+  EXPECT_EQ(detail::format_double(std::nan("")), "NaN");
+}
+
+TEST_F(ExpositionTest, OpenMetricsCountersUnitsAndBounds) {
+  CollectorRegistry r("app");
+  Counter requests("requests_total", "Requests.", {}, {}, &r);
+  Counter plain("events", "Events.", {}, {}, &r);
+  MetricOptions o;
+  o.name = "request_duration_seconds";
+  o.description = "Duration.";
+  o.unit = "seconds";
+  o.registry = &r;
+  o.buckets = {0.5, 1, 10};
+  Histogram h(o);
+  requests.inc(2);
+  plain.inc();
+  h.observe(0.7);
+  EXPECT_EQ(generate_metrics(r, Format::openmetrics),
+            "# TYPE app_requests counter\n"
+            "# HELP app_requests Requests.\n"
+            "app_requests_total 2\n"
+            "# TYPE app_events counter\n"
+            "# HELP app_events Events.\n"
+            "app_events_total 1\n"
+            "# TYPE app_request_duration_seconds histogram\n"
+            "# UNIT app_request_duration_seconds seconds\n"
+            "# HELP app_request_duration_seconds Duration.\n"
+            "app_request_duration_seconds_bucket{le=\"0.5\"} 0\n"
+            "app_request_duration_seconds_bucket{le=\"1.0\"} 1\n"
+            "app_request_duration_seconds_bucket{le=\"10.0\"} 1\n"
+            "app_request_duration_seconds_bucket{le=\"+Inf\"} 1\n"
+            "app_request_duration_seconds_count 1\n"
+            "app_request_duration_seconds_sum 0.7\n"
+            "# EOF\n");
+  // The text format keeps names as defined and has no UNIT line.
+  const std::string text = generate_metrics(r);
+  EXPECT_NE(text.find("# TYPE app_events counter\napp_events 1\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("# UNIT"), std::string::npos);
+  EXPECT_EQ(text.find("# EOF"), std::string::npos);
+}
+
+TEST_F(ExpositionTest, UnitMustBeTheNameSuffix) {
+  MetricOptions o;
+  o.name = "request_duration";
+  o.unit = "seconds";
+  o.registry = nullptr;
+  try {
+    Gauge g(o);
+    FAIL();
+  } catch (const InvalidNameError& e) {
+    EXPECT_NE(std::string(e.what()).find("_seconds"), std::string::npos) << e.what();
+  }
+  o.name = "bytes_read_bytes_total";
+  o.unit = "bytes";
+  EXPECT_NO_THROW(Counter{o});
+}
+
+TEST_F(ExpositionTest, EmptyRegistry) {
+  CollectorRegistry r;
+  EXPECT_EQ(generate_metrics(r), "");
+  EXPECT_EQ(generate_metrics(r, Format::openmetrics), "# EOF\n");
+}
+
+namespace {
+struct FixedCollector : Collector {
+  std::vector<MetricFamily> families;
+  std::vector<MetricFamily> collect() const override { return families; }
+};
+}  // namespace
+
+TEST_F(ExpositionTest, OneBlockPerFamilyEvenFromUncheckedCollectors) {
+  CollectorRegistry r;
+  auto a = std::make_shared<FixedCollector>();
+  a->families = {{"dup", "x", MetricType::gauge, "", {{"", {}, 1}}}};
+  auto b = std::make_shared<FixedCollector>();
+  b->families = a->families;
+  r.register_collector(a);
+  r.register_collector(b);  // unchecked: describe() is empty
+  try {
+    generate_metrics(r);
+    FAIL();
+  } catch (const CollectError& e) {
+    EXPECT_NE(std::string(e.what()).find("\"dup\""), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ExpositionTest, InvalidNamesFromCustomCollectorsFailTheScrape) {
+  CollectorRegistry r;
+  auto a = std::make_shared<FixedCollector>();
+  a->families = {{"bad name", "x", MetricType::gauge, "", {{"", {}, 1}}}};
+  r.register_collector(a);
+  EXPECT_THROW(generate_metrics(r), CollectError);
+  a->families = {{"ok", "x", MetricType::gauge, "", {{"", {{"bad-label", "v"}}, 1}}}};
+  EXPECT_THROW(generate_metrics(r), CollectError);
+}
+
+namespace {
+struct ThrowingCollector : Collector {
+  std::vector<MetricFamily> collect() const override { throw std::runtime_error("sensor gone"); }
+};
+}  // namespace
+
+TEST_F(ExpositionTest, FailingCollectorGivesCollectError) {
+  CollectorRegistry r;
+  r.register_collector(std::make_shared<ThrowingCollector>());
+  try {
+    generate_metrics(r);
+    FAIL();
+  } catch (const CollectError& e) {
+    EXPECT_NE(std::string(e.what()).find("sensor gone"), std::string::npos);
+  }
+}
+
+TEST_F(ExpositionTest, Negotiation) {
+  EXPECT_EQ(negotiate_format(""), Format::prometheus);
+  EXPECT_EQ(negotiate_format("*/*"), Format::prometheus);
+  EXPECT_EQ(negotiate_format("text/plain;version=0.0.4"), Format::prometheus);
+  EXPECT_EQ(negotiate_format("application/openmetrics-text"), Format::openmetrics);
+  // What Prometheus 2.x sends.
+  EXPECT_EQ(negotiate_format("application/openmetrics-text;version=1.0.0,application/"
+                             "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,"
+                             "*/*;q=0.1"),
+            Format::openmetrics);
+  EXPECT_EQ(negotiate_format("text/plain;q=0.9, application/openmetrics-text;q=0.5"),
+            Format::prometheus);
+  EXPECT_EQ(negotiate_format("Application/OpenMetrics-Text; Version=1.0.0"), Format::openmetrics);
+  EXPECT_EQ(negotiate_format("application/openmetrics-text;version=2.0.0"), Format::prometheus);
+  EXPECT_EQ(negotiate_format("application/openmetrics-text;q=0"), Format::prometheus);
+  EXPECT_EQ(negotiate_format(",,;;q=,"), Format::prometheus);
+  EXPECT_EQ(content_type(Format::prometheus), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(content_type(Format::openmetrics),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8");
+}
+
+TEST_F(ExpositionTest, ChildrenInCreationOrder) {
+  CollectorRegistry r;
+  Counter c("c", "x", {"k"}, {}, &r);
+  for (const char* k : {"z", "a", "m"}) c.labels({{"k", k}}).inc();
+  EXPECT_EQ(generate_metrics(r),
+            "# HELP c x\n# TYPE c counter\nc{k=\"z\"} 1\nc{k=\"a\"} 1\nc{k=\"m\"} 1\n");
+}
