@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs the whole test suite three times: a normal build, an ASan+UBSan build and a TSan
+# build, each with ctest. `scripts/test.sh normal` (or asan, tsan) runs just one.
+# Set PYTHEUS_SKIP_DEPS=1 to skip the apt-get step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${PYTHEUS_SKIP_DEPS:-0}" != 1 ]; then scripts/install-deps.sh; fi
+
+jobs=$(nproc)
+run_suite() {
+  local name=$1 sanitize=$2 build_type=$3
+  local dir="build-test-$name"
+  echo "=== $name build (sanitizers: ${sanitize:-none}) ==="
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" \
+    -DPYTHEUS_SANITIZE="$sanitize" -DPYTHEUS_BUILD_BENCH=ON
+  cmake --build "$dir" -j "$jobs"
+  # Integration tests start their own servers on free loopback ports.
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 600)
+}
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+
+suites=("$@")
+[ ${#suites[@]} -eq 0 ] && suites=(normal asan tsan)
+for s in "${suites[@]}"; do
+  case "$s" in
+    normal) run_suite normal "" RelWithDebInfo ;;
+    asan) run_suite asan "address,undefined" Debug ;;
+    tsan) run_suite tsan "thread" RelWithDebInfo ;;
+    *) echo "unknown suite $s (normal, asan, tsan)" >&2; exit 2 ;;
+  esac
+done
+echo "=== all suites passed: ${suites[*]} ==="
