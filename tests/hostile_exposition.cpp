@@ -35,6 +35,6 @@ int main(int argc, char** argv) {
     h.labels({{"value", v}}).observe(i);
     s.labels({{"value", v}}).observe(i * 0.1);
   }
-  std::cout << pytheus::generate_metrics(r, om ? pytheus::Format::openmetrics
-                                                : pytheus::Format::prometheus);
+  std::cout << pytheus::generate_metrics(
+      r, om ? pytheus::Format::openmetrics : pytheus::Format::prometheus);
 }

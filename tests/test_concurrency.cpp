@@ -9,8 +9,7 @@
 using namespace pytheus;
 using pytheus_test::CoreTest;
 
-class ConcurrencyTest : public CoreTest,
-                        public ::testing::WithParamInterface<const char*> {
+class ConcurrencyTest : public CoreTest, public ::testing::WithParamInterface<const char*> {
  protected:
   void SetUp() override {
     CoreTest::SetUp();

@@ -41,9 +41,7 @@ TEST_F(CounterTest, HandlesShareTheirValue) {
 
 TEST_F(CounterTest, CountExceptionsGuardCountsOnlyExceptions) {
   Counter c("failures_total", "x", {}, {}, nullptr);
-  {
-    auto guard = c.count_exceptions();
-  }
+  { auto guard = c.count_exceptions(); }
   EXPECT_EQ(c.get(), 0);
   try {
     auto guard = c.count_exceptions();

@@ -71,9 +71,15 @@ struct RecordingBackend {
     std::lock_guard<std::mutex> lock(log().mu);
     log().initialized.push_back(config);
   }
-  void inc(double v) { change([&](double& x) { x += v; }); }
-  void dec(double v) { change([&](double& x) { x -= v; }); }
-  void set(double v) { change([&](double& x) { x = v; }); }
+  void inc(double v) {
+    change([&](double& x) { x += v; });
+  }
+  void dec(double v) {
+    change([&](double& x) { x -= v; });
+  }
+  void set(double v) {
+    change([&](double& x) { x = v; });
+  }
   double get() {
     std::lock_guard<std::mutex> lock(log().mu);
     return log().values[key_];

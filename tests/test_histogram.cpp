@@ -11,8 +11,9 @@ class HistogramTest : public CoreTest {};
 
 TEST_F(HistogramTest, DefaultBuckets) {
   Histogram h("h", "x", {}, {}, nullptr);
-  const std::vector<double> expected = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                        1,     2.5,  5,     10,   std::numeric_limits<double>::infinity()};
+  const std::vector<double> expected = {
+      0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+      0.5,   1,    2.5,   5,    10,  std::numeric_limits<double>::infinity()};
   EXPECT_EQ(h.buckets(), expected);
   EXPECT_EQ(h.descriptor().bucket_keys,
             (std::vector<std::string>{"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",

@@ -186,8 +186,9 @@ TEST_F(LabelsTest, ManyLabelsBeyondTheInlineBuffer) {
   c.labels(values).inc();
   c.labels(reversed).inc();
   EXPECT_EQ(c.labels(values).get(), 2);
-  EXPECT_THROW(c.labels(std::vector<std::pair<std::string, std::string>>{{"l19", "a"}, {"l19", "b"}}),
-               LabelError);
+  EXPECT_THROW(
+      c.labels(std::vector<std::pair<std::string, std::string>>{{"l19", "a"}, {"l19", "b"}}),
+      LabelError);
 }
 
 TEST_F(LabelsTest, RemoveAndClear) {

@@ -12,7 +12,8 @@ TEST_F(RegistryTest, PrefixIsPrepended) {
   CollectorRegistry svc("svc");
   Counter jobs("jobs_total", "Jobs.", {}, {}, &svc);
   jobs.inc();
-  EXPECT_EQ(generate_metrics(svc), "# HELP svc_jobs_total Jobs.\n# TYPE svc_jobs_total counter\nsvc_jobs_total 1\n");
+  EXPECT_EQ(generate_metrics(svc),
+            "# HELP svc_jobs_total Jobs.\n# TYPE svc_jobs_total counter\nsvc_jobs_total 1\n");
   EXPECT_THROW(CollectorRegistry("bad prefix"), InvalidNameError);
 }
 

@@ -36,8 +36,8 @@ TEST_F(TestutilTest, CollectAndCompare) {
   EXPECT_NE(diff.find("line 3"), std::string::npos) << diff;
   EXPECT_NE(diff.find("hits_total 2"), std::string::npos) << diff;
   EXPECT_NE(testutil::collect_and_compare(hits.collector(), "", Format::openmetrics), "");
-  EXPECT_EQ(testutil::collect_and_compare(hits.collector(),
-                                          "# TYPE hits counter\n# HELP hits Hits.\nhits_total 1\n# EOF\n",
-                                          Format::openmetrics),
+  EXPECT_EQ(testutil::collect_and_compare(
+                hits.collector(), "# TYPE hits counter\n# HELP hits Hits.\nhits_total 1\n# EOF\n",
+                Format::openmetrics),
             "");
 }

@@ -112,7 +112,7 @@ struct BackendClass {
   /// bounds as written in Redis keys and `le` labels ("0.005", "1", "+Inf"); empty for a
   /// summary.
   std::function<std::unique_ptr<HistogramBackend>(const BackendConfig&, const MetricInfo&,
-                                                   const std::vector<std::string>& bucket_keys)>
+                                                  const std::vector<std::string>& bucket_keys)>
       make_histogram;
   /// Reads every series of the registry's metrics on this backend in bulk. Optional.
   std::function<Samples(const Registry&)> generate_samples;
@@ -225,9 +225,8 @@ class BucketwiseHistogram final : public HistogramBackend {
 /// Returns the histogram storage a static backend type uses: its own `B::Histogram` when it
 /// has one, else BucketwiseHistogram<B>.
 template <class B>
-using histogram_backend_t =
-    std::conditional_t<detail::has_histogram<B>::value, typename B::Histogram,
-                       BucketwiseHistogram<B>>;
+using histogram_backend_t = std::conditional_t<detail::has_histogram<B>::value,
+                                               typename B::Histogram, BucketwiseHistogram<B>>;
 
 /// Builds the BackendClass of protocol type `B` under `name` and `aliases`.
 template <class B>

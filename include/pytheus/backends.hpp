@@ -113,8 +113,7 @@ class BackendRegistry {
     return f(*current_, *config_);
   }
 
-  std::pair<std::shared_ptr<const BackendClass>, std::shared_ptr<const BackendConfig>>
-  loaded() {
+  std::pair<std::shared_ptr<const BackendClass>, std::shared_ptr<const BackendConfig>> loaded() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!current_) load_locked(std::nullopt, std::nullopt);
     return {current_, config_};
@@ -243,8 +242,8 @@ inline void register_backend(BackendClass cls) {
 ///     pytheus::register_backend<MyBackend>("MyBackend");
 template <class B>
 void register_backend(std::string name, std::vector<std::string> aliases = {}) {
-  detail::BackendRegistry::instance().add(make_backend_class<B>(std::move(name), std::move(aliases)),
-                                          std::type_index(typeid(B)));
+  detail::BackendRegistry::instance().add(
+      make_backend_class<B>(std::move(name), std::move(aliases)), std::type_index(typeid(B)));
 }
 
 /// Returns the registered class names and aliases, sorted.
@@ -289,6 +288,6 @@ inline BackendConfig loaded_backend_config() {
 
 /// Registers backend type `Type` at static-initialisation time, in one line at namespace
 /// scope: `PYTHEUS_REGISTER_BACKEND(MyBackend, "MyBackend");` (aliases may follow the name).
-#define PYTHEUS_REGISTER_BACKEND(Type, ...)                                          \
+#define PYTHEUS_REGISTER_BACKEND(Type, ...)                                        \
   static const bool PYTHEUS_DETAIL_CONCAT(pytheus_registered_backend_, __LINE__) = \
       (::pytheus::register_backend<Type>(__VA_ARGS__), true)

@@ -118,7 +118,9 @@ inline void replay(const std::vector<MetricFamily>& families, MetricWriter& writ
   }
 }
 
-inline void Collector::write_to(MetricWriter& writer) const { replay(collect(), writer); }
+inline void Collector::write_to(MetricWriter& writer) const {
+  replay(collect(), writer);
+}
 
 /// FamilyBuilder is a MetricWriter that records what it is given as MetricFamily objects;
 /// it turns a streaming collector into the owning form.

@@ -56,9 +56,13 @@ class BasicCounter : public detail::MetricHandle<detail::ValueSeries<B>> {
   BasicCounter(std::string name, std::string description,
                std::vector<std::string> required_labels = {}, Labels default_labels = {},
                RegistryRef registry = {})
-      : BasicCounter(MetricOptions{std::move(name), std::move(description),
-                                   std::move(required_labels), std::move(default_labels),
-                                   registry, {}, {}}) {}
+      : BasicCounter(MetricOptions{std::move(name),
+                                   std::move(description),
+                                   std::move(required_labels),
+                                   std::move(default_labels),
+                                   registry,
+                                   {},
+                                   {}}) {}
   explicit BasicCounter(MetricOptions options) : Base(MetricType::counter, std::move(options)) {}
 
   /// Returns the handle with these labels set (merged over this handle's); partial when some
@@ -131,8 +135,9 @@ class BasicCounter : public detail::MetricHandle<detail::ValueSeries<B>> {
   template <class... Es, class F>
   auto wrap_count_exceptions(F f) const {
     return [c = *this, f = std::move(f)](auto&&... args) mutable -> decltype(auto) {
-      return c.template count_exceptions<Es...>(
-          [&]() -> decltype(auto) { return std::invoke(f, std::forward<decltype(args)>(args)...); });
+      return c.template count_exceptions<Es...>([&]() -> decltype(auto) {
+        return std::invoke(f, std::forward<decltype(args)>(args)...);
+      });
     };
   }
 

@@ -27,9 +27,13 @@ class BasicGauge : public detail::MetricHandle<detail::ValueSeries<B>> {
   BasicGauge(std::string name, std::string description,
              std::vector<std::string> required_labels = {}, Labels default_labels = {},
              RegistryRef registry = {})
-      : BasicGauge(MetricOptions{std::move(name), std::move(description),
-                                 std::move(required_labels), std::move(default_labels), registry,
-                                 {}, {}}) {}
+      : BasicGauge(MetricOptions{std::move(name),
+                                 std::move(description),
+                                 std::move(required_labels),
+                                 std::move(default_labels),
+                                 registry,
+                                 {},
+                                 {}}) {}
   explicit BasicGauge(MetricOptions options) : Base(MetricType::gauge, std::move(options)) {}
 
   BasicGauge labels(std::initializer_list<LabelPair> labels) const {

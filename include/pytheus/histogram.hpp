@@ -31,9 +31,13 @@ class BasicHistogram : public detail::MetricHandle<detail::HistogramSeries<B>> {
   BasicHistogram(std::string name, std::string description,
                  std::vector<std::string> required_labels = {}, Labels default_labels = {},
                  RegistryRef registry = {}, Buckets buckets = {})
-      : BasicHistogram(MetricOptions{std::move(name), std::move(description),
-                                     std::move(required_labels), std::move(default_labels),
-                                     registry, {}, std::move(buckets)}) {}
+      : BasicHistogram(MetricOptions{std::move(name),
+                                     std::move(description),
+                                     std::move(required_labels),
+                                     std::move(default_labels),
+                                     registry,
+                                     {},
+                                     std::move(buckets)}) {}
   explicit BasicHistogram(MetricOptions options)
       : Base(MetricType::histogram, std::move(options)) {}
 

@@ -63,7 +63,9 @@ inline std::string quote_name(std::string_view s) {
 }  // namespace detail
 
 /// Returns whether `name` matches the metric name rule `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-inline bool is_valid_metric_name(std::string_view name) { return detail::matches_name(name, true); }
+inline bool is_valid_metric_name(std::string_view name) {
+  return detail::matches_name(name, true);
+}
 
 /// Returns whether `name` matches the label name rule `[a-zA-Z_][a-zA-Z0-9_]*` and does not
 /// use the `__` prefix Prometheus reserves for itself.

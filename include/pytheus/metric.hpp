@@ -89,7 +89,7 @@ class MetricCollector : public Collector {
 class Buckets {
  public:
   Buckets() = default;
-  Buckets(std::initializer_list<double> bounds) : bounds_(bounds) {}  // NOLINT: implicit
+  Buckets(std::initializer_list<double> bounds) : bounds_(bounds) {}   // NOLINT: implicit
   Buckets(std::vector<double> bounds) : bounds_(std::move(bounds)) {}  // NOLINT: implicit
   /// The bounds given, or nullopt for the default buckets.
   const std::optional<std::vector<double>>& bounds() const { return bounds_; }
@@ -114,8 +114,7 @@ struct MetricOptions {
 
 /// The default histogram buckets: 0.005 ... 10 seconds, then +Inf.
 inline const std::vector<double>& default_buckets() {
-  static const std::vector<double> b = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                        0.5,   1,    2.5,   5,    10};
+  static const std::vector<double> b = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
   return b;
 }
 
@@ -157,7 +156,8 @@ inline MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
   d.type = type;
   if (!o.unit.empty()) {
     if (!matches_name(o.unit, false) && !(o.unit[0] >= '0' && o.unit[0] <= '9')) {
-      throw InvalidNameError("invalid unit " + quote_name(o.unit) + " for metric " + quote_name(o.name));
+      throw InvalidNameError("invalid unit " + quote_name(o.unit) + " for metric " +
+                             quote_name(o.name));
     }
     std::string suffix = "_" + o.unit;
     auto ends_with = [&](const std::string& s) {
@@ -166,8 +166,9 @@ inline MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
     if (!ends_with(suffix) && !(type == MetricType::counter && ends_with(suffix + "_total"))) {
       throw InvalidNameError("metric " + quote_name(o.name) + " has unit " + quote_name(o.unit) +
                              " so its name must end with " + quote_name(suffix) +
-                             (type == MetricType::counter ? " (or " + quote_name(suffix + "_total") + ")"
-                                                          : std::string()));
+                             (type == MetricType::counter
+                                  ? " (or " + quote_name(suffix + "_total") + ")"
+                                  : std::string()));
     }
     d.unit = o.unit;
   }
@@ -177,8 +178,8 @@ inline MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
   for (const std::string& label : o.required_labels) {
     validate_label_name(label, o.name, reserved);
     if (d.index_of(label) != MetricDescriptor::npos) {
-      throw LabelError("label " + quote_name(label) + " is listed twice in required_labels of metric " +
-                       quote_name(o.name));
+      throw LabelError("label " + quote_name(label) +
+                       " is listed twice in required_labels of metric " + quote_name(o.name));
     }
     d.label_names.push_back(label);
   }
@@ -197,7 +198,8 @@ inline MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
       throw BucketError("histogram " + quote_name(o.name) + " needs at least one bucket");
     }
     for (std::size_t i = 0; i < b.size(); ++i) {
-      if (std::isnan(b[i])) throw BucketError("histogram " + quote_name(o.name) + " has a NaN bucket");
+      if (std::isnan(b[i]))
+        throw BucketError("histogram " + quote_name(o.name) + " has a NaN bucket");
       if (i > 0 && !(b[i] > b[i - 1])) {
         throw BucketError("buckets of histogram " + quote_name(o.name) +
                           " must be strictly increasing; " + format_double(b[i]) + " follows " +
@@ -525,7 +527,8 @@ class Family final : public MetricCollector, public Rebindable {
       out.reserve(children_.size());
       for (const auto& entry : children_) out.push_back(entry.second);
     }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->seq() < b->seq(); });
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a->seq() < b->seq(); });
     return out;
   }
 
@@ -596,7 +599,8 @@ class MetricHandle {
   bool remove(std::initializer_list<LabelPair> labels) const {
     return remove_range(labels.begin(), labels.end());
   }
-  template <class Map, class = decltype(std::string_view(std::declval<const Map&>().begin()->first))>
+  template <class Map,
+            class = decltype(std::string_view(std::declval<const Map&>().begin()->first))>
   bool remove(const Map& labels) const {
     return remove_range(labels.begin(), labels.end());
   }
@@ -650,8 +654,8 @@ class MetricHandle {
 
   void require_labels(const char* what) const {
     if (family_->descriptor().label_names.empty()) {
-      throw LabelError("metric " + quote_name(name()) + " has no labels (required_labels is empty); " +
-                       what + "() cannot be used");
+      throw LabelError("metric " + quote_name(name()) +
+                       " has no labels (required_labels is empty); " + what + "() cannot be used");
     }
   }
 
@@ -683,7 +687,8 @@ class MetricHandle {
       if (i == MetricDescriptor::npos) throw_unknown(label);
       if (i < 64) {
         if (given & (std::uint64_t{1} << i)) {
-          throw LabelError("label " + quote_name(label) + " is given twice for metric " + quote_name(d.name));
+          throw LabelError("label " + quote_name(label) + " is given twice for metric " +
+                           quote_name(d.name));
         }
         given |= std::uint64_t{1} << i;
       }
@@ -735,7 +740,8 @@ class MetricHandle {
 template <class F>
 class ScopeTimer {
  public:
-  explicit ScopeTimer(F record) : record_(std::move(record)), start_(std::chrono::steady_clock::now()) {}
+  explicit ScopeTimer(F record)
+      : record_(std::move(record)), start_(std::chrono::steady_clock::now()) {}
   ScopeTimer(ScopeTimer&& other) noexcept
       : record_(std::move(other.record_)), start_(other.start_), active_(other.active_) {
     other.active_ = false;

@@ -61,11 +61,10 @@ class CollectorRegistry final : public Registry {
     for (const std::string& name : names) {
       auto it = names_.find(name);
       if (it != names_.end()) {
-        throw RegistrationError("metric name " + detail::quote_name(name) +
-                                " is already registered" +
-                                (prefix_.empty() ? std::string()
-                                                 : " in registry with prefix " +
-                                                       detail::quote_name(prefix_)));
+        throw RegistrationError(
+            "metric name " + detail::quote_name(name) + " is already registered" +
+            (prefix_.empty() ? std::string()
+                             : " in registry with prefix " + detail::quote_name(prefix_)));
       }
     }
     for (const std::string& name : names) names_[name] = collector.get();
@@ -130,7 +129,9 @@ class CollectorRegistryProxy final : public Registry {
   void register_collector(std::shared_ptr<Collector> c) override {
     target()->register_collector(std::move(c));
   }
-  bool unregister_collector(const Collector& c) override { return target()->unregister_collector(c); }
+  bool unregister_collector(const Collector& c) override {
+    return target()->unregister_collector(c);
+  }
   std::vector<std::shared_ptr<Collector>> collectors() const override {
     return target()->collectors();
   }
@@ -160,7 +161,7 @@ inline void set_registry(std::shared_ptr<Registry> registry) {
 class RegistryRef {
  public:
   RegistryRef() : use_default_(true) {}
-  RegistryRef(Registry* registry) : registry_(registry) {}  // NOLINT: implicit by design
+  RegistryRef(Registry* registry) : registry_(registry) {}   // NOLINT: implicit by design
   RegistryRef(Registry& registry) : registry_(&registry) {}  // NOLINT
   RegistryRef(std::nullptr_t) {}                             // NOLINT
 

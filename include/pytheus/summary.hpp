@@ -26,9 +26,13 @@ class BasicSummary : public detail::MetricHandle<detail::HistogramSeries<B>> {
   BasicSummary(std::string name, std::string description,
                std::vector<std::string> required_labels = {}, Labels default_labels = {},
                RegistryRef registry = {})
-      : BasicSummary(MetricOptions{std::move(name), std::move(description),
-                                   std::move(required_labels), std::move(default_labels),
-                                   registry, {}, {}}) {}
+      : BasicSummary(MetricOptions{std::move(name),
+                                   std::move(description),
+                                   std::move(required_labels),
+                                   std::move(default_labels),
+                                   registry,
+                                   {},
+                                   {}}) {}
   explicit BasicSummary(MetricOptions options) : Base(MetricType::summary, std::move(options)) {}
 
   BasicSummary labels(std::initializer_list<LabelPair> labels) const {

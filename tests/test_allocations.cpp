@@ -1,0 +1,108 @@
+// The hot paths allocate nothing in steady state: inc, observe, set, and labels() lookups of
+// existing children, on the loaded backend and on static ones. A replaced global operator
+// new counts every allocation made while a window is open.
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "test_helpers.hpp"
+
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) {
+  return ::operator new(size);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+
+namespace {
+
+// Counts the allocations made by f().
+template <class F>
+long allocations_in(F&& f) {
+  g_allocations = 0;
+  g_counting = true;
+  f();
+  g_counting = false;
+  return g_allocations.load();
+}
+
+template <class B>
+void check_hot_paths() {
+  using namespace pytheus;
+  BasicCounter<B> requests("requests_total", "x", {"method", "code"}, {}, nullptr);
+  BasicCounter<B> hits("hits_total", "x", {}, {}, nullptr);
+  BasicGauge<B> in_flight("in_flight", "x", {}, {}, nullptr);
+  BasicHistogram<B> latency("latency_seconds", "x", {"route"}, {{"route", "/"}}, nullptr);
+  BasicSummary<B> sizes("sizes_bytes", "x", {}, {}, nullptr);
+  // Warm up: create the children and bind every value once.
+  requests.labels({{"method", "GET"}, {"code", "200"}}).inc();
+  auto get = requests.labels({{"method", "GET"}});
+  get.labels({{"code", "200"}}).inc();
+  hits.inc();
+  in_flight.set(1);
+  latency.observe(0.1);
+  latency.labels({{"route", "/api"}}).observe(0.1);
+  sizes.observe(1);
+
+  const long n = allocations_in([&] {
+    for (int i = 0; i < 10000; ++i) {
+      requests.labels({{"method", "GET"}, {"code", "200"}}).inc();
+      requests.labels({{"code", "200"}, {"method", "GET"}}).inc(2);
+      get.labels({{"code", "200"}}).inc();
+      hits.inc();
+      in_flight.inc();
+      in_flight.dec();
+      in_flight.set(i);
+      latency.observe(i * 0.001);
+      latency.labels({{"route", "/api"}}).observe(0.2);
+      sizes.observe(i);
+      auto copy = requests;  // copying a handle is free too
+      copy.labels({{"method", "GET"}, {"code", "200"}}).inc();
+    }
+  });
+  EXPECT_EQ(n, 0) << "allocations on the hot path";
+  EXPECT_EQ(requests.labels({{"method", "GET"}, {"code", "200"}}).get(), 2 + 10000 * 5);
+}
+
+class AllocationTest : public pytheus_test::CoreTest {};
+
+}  // namespace
+
+TEST_F(AllocationTest, CountingWorks) {
+  // The counter is real: a window around an allocation sees it.
+  EXPECT_GE(allocations_in([] { delete new int(1); }), 1);
+}
+
+TEST_F(AllocationTest, LoadedSingleProcessBackend) {
+  check_hot_paths<pytheus::LoadedBackend>();
+}
+
+TEST_F(AllocationTest, LoadedAtomicBackend) {
+  pytheus::load_backend("AtomicBackend");
+  check_hot_paths<pytheus::LoadedBackend>();
+}
+
+TEST_F(AllocationTest, StaticBackends) {
+  check_hot_paths<pytheus::SingleProcessBackend>();
+  check_hot_paths<pytheus::AtomicBackend>();
+  check_hot_paths<pytheus::ShardedBackend>();
+}
