@@ -1,4 +1,5 @@
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -216,4 +217,26 @@ TEST_F(LabelsTest, RemoveUsesDefaultsAndPartialLabels) {
   c.labels({{"b", "2"}}).inc();
   EXPECT_TRUE(c.labels({{"a", "A"}}).remove({{"b", "2"}}));
   EXPECT_TRUE(c.collector()->label_sets().empty());
+}
+
+TEST_F(LabelsTest, ChildHandleOutlivesItsMetric) {
+  std::optional<Counter> child;
+  {
+    Counter c("short_lived_total", "x", {"a", "b"}, {}, nullptr);
+    child = c.labels({{"a", "1"}, {"b", "2"}});
+    auto sibling = child->labels({{"b", "3"}});  // relabelling a child reaches the family
+    sibling.inc();
+    EXPECT_EQ(c.labels({{"a", "1"}, {"b", "3"}}).get(), 1);
+  }
+  // The metric is gone (no handle, no registry): the child still counts...
+  child->inc(2);
+  EXPECT_EQ(child->get(), 2);
+  EXPECT_EQ(child->name(), "short_lived_total");
+  // ...but cannot reach its family any more, and says so.
+  try {
+    child->labels({{"b", "4"}});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("\"short_lived_total\""), std::string::npos) << e.what();
+  }
 }

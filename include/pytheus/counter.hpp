@@ -79,11 +79,11 @@ class BasicCounter : public detail::MetricHandle<detail::ValueSeries<B>> {
   /// Adds `value` (default 1). Throws InvalidValueError for a negative or NaN value.
   void inc(double value = 1) const {
     if (PYTHEUS_UNLIKELY(!(value >= 0))) throw_bad_increment(value);
-    this->series().get(this->descriptor()).inc(value);
+    this->series().get().inc(value);
   }
 
   /// Returns the current value.
-  double get() const { return this->series().get(this->descriptor()).get(); }
+  double get() const { return this->series().get().get(); }
 
   /// Returns a guard that adds 1 if the scope it lives in is left by an exception.
   ///

@@ -48,23 +48,23 @@ class BasicGauge : public detail::MetricHandle<detail::ValueSeries<B>> {
   /// Adds `value` (default 1). Throws InvalidValueError for NaN.
   void inc(double value = 1) const {
     check(value, "inc");
-    this->series().get(this->descriptor()).inc(value);
+    this->series().get().inc(value);
   }
   /// Subtracts `value` (default 1). Throws InvalidValueError for NaN.
   void dec(double value = 1) const {
     check(value, "dec");
-    this->series().get(this->descriptor()).dec(value);
+    this->series().get().dec(value);
   }
   /// Sets the value. Throws InvalidValueError for NaN.
   void set(double value) const {
     check(value, "set");
-    this->series().get(this->descriptor()).set(value);
+    this->series().get().set(value);
   }
   /// Sets the value to the current Unix time in seconds.
   void set_to_current_time() const {
     set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
   }
-  double get() const { return this->series().get(this->descriptor()).get(); }
+  double get() const { return this->series().get().get(); }
 
   /// Returns a guard that adds 1 now and subtracts it when the scope ends, also by an
   /// exception.

@@ -52,20 +52,21 @@ class BasicHistogram : public detail::MetricHandle<detail::HistogramSeries<B>> {
 
   /// Records `value`. Throws InvalidValueError for NaN.
   void observe(double value) const {
-    const MetricDescriptor& d = this->descriptor();
+    auto& series = this->series();
+    const MetricDescriptor& d = series.descriptor();
     if (PYTHEUS_UNLIKELY(value != value)) {
       throw InvalidValueError("histogram " + detail::quote_name(d.name) + ": observe(NaN) refused");
     }
     const std::size_t bucket = static_cast<std::size_t>(
         std::lower_bound(d.bounds.begin(), d.bounds.end(), value) - d.bounds.begin());
-    this->series().get(d).observe(value, bucket);
+    series.get().observe(value, bucket);
   }
 
   /// Returns the bucket upper bounds, ending with +Inf.
   const std::vector<double>& buckets() const { return this->descriptor().bounds; }
 
   /// Returns the cumulative bucket counts, sum and count of this series.
-  HistogramSnapshot snapshot() const { return this->series().get(this->descriptor()).snapshot(); }
+  HistogramSnapshot snapshot() const { return this->series().get().snapshot(); }
 
   /// Returns a timer that observes the seconds elapsed when the scope ends.
   auto time() const {

@@ -347,22 +347,32 @@ class HistogramStorage<LoadedBackend> {
   std::atomic<HistogramBackend*> impl_{nullptr};
 };
 
-// One child of a family: its label values and its stored value(s).
+// One child of a family: its label values and its stored value(s). It shares the family's
+// descriptor, so a handle holding only the child can use it, and refers back to the family
+// weakly (the family owns its children).
 template <class Storage>
 class Series {
  public:
-  Series(const MetricDescriptor& d, std::vector<std::string> values, std::uint64_t seq)
-      : values_(std::move(values)), seq_(seq), storage_(d, values_) {}
+  Series(std::shared_ptr<const MetricDescriptor> d, std::weak_ptr<MetricCollector> family,
+         std::vector<std::string> values, std::uint64_t seq)
+      : desc_(std::move(d)),
+        family_(std::move(family)),
+        values_(std::move(values)),
+        seq_(seq),
+        storage_(*desc_, values_) {}
 
-  decltype(auto) get(const MetricDescriptor& d) { return storage_.get(d, values_); }
+  decltype(auto) get() { return storage_.get(*desc_, values_); }
+  const MetricDescriptor& descriptor() const { return *desc_; }
+  std::shared_ptr<MetricCollector> family() const { return family_.lock(); }
   const std::vector<std::string>& values() const { return values_; }
   std::uint64_t seq() const { return seq_; }
-  void rebind(const MetricDescriptor& d, const BackendClass& from, const BackendClass& to,
-              const BackendConfig& config) {
-    storage_.rebind(d, values_, from, to, config);
+  void rebind(const BackendClass& from, const BackendClass& to, const BackendConfig& config) {
+    storage_.rebind(*desc_, values_, from, to, config);
   }
 
  private:
+  const std::shared_ptr<const MetricDescriptor> desc_;
+  const std::weak_ptr<MetricCollector> family_;
   const std::vector<std::string> values_;
   const std::uint64_t seq_;
   Storage storage_;
@@ -385,7 +395,8 @@ struct is_loaded<Series<ValueStorage<LoadedBackend>>> : std::true_type {};
 template <>
 struct is_loaded<Series<HistogramStorage<LoadedBackend>>> : std::true_type {};
 
-// Label values viewed in label_names order, on the stack for up to kInline labels.
+// Label values viewed in label_names order, on the stack for up to kInline labels. Only the
+// first n entries are initialised: this runs on every labels() call.
 class ValueBuffer {
  public:
   static constexpr std::size_t kInline = 16;
@@ -394,16 +405,18 @@ class ValueBuffer {
     if (n > kInline) {
       heap_values_.reset(new std::string_view[n]);
       heap_set_.reset(new bool[n]());
+    } else {
+      for (std::size_t i = 0; i < n; ++i) inline_set_[i] = false;
     }
   }
-  std::string_view* values() { return n_ > kInline ? heap_values_.get() : inline_values_.data(); }
-  bool* set() { return n_ > kInline ? heap_set_.get() : inline_set_.data(); }
+  std::string_view* values() { return n_ > kInline ? heap_values_.get() : inline_values_; }
+  bool* set() { return n_ > kInline ? heap_set_.get() : inline_set_; }
   std::size_t size() const { return n_; }
 
  private:
   std::size_t n_;
-  std::array<std::string_view, kInline> inline_values_{};
-  std::array<bool, kInline> inline_set_{};
+  std::string_view inline_values_[kInline];
+  bool inline_set_[kInline];
   std::unique_ptr<std::string_view[]> heap_values_;
   std::unique_ptr<bool[]> heap_set_;
 };
@@ -419,23 +432,26 @@ inline std::size_t hash_values(const std::string_view* values, std::size_t n) {
 // A metric family: the descriptor and the children, keyed by the hash of their label
 // values. Reads take a shared lock; creating or removing a child takes it exclusively.
 template <class S>
-class Family final : public MetricCollector, public Rebindable {
+class Family final : public MetricCollector,
+                     public Rebindable,
+                     public std::enable_shared_from_this<Family<S>> {
  public:
-  explicit Family(MetricDescriptor d) : desc_(std::move(d)) {
+  explicit Family(MetricDescriptor d)
+      : desc_(std::make_shared<const MetricDescriptor>(std::move(d))) {
     if constexpr (is_loaded<S>::value) BackendRegistry::instance().track(this);
   }
   ~Family() override {
     if constexpr (is_loaded<S>::value) BackendRegistry::instance().untrack(this);
   }
 
-  const MetricDescriptor& descriptor() const override { return desc_; }
+  const MetricDescriptor& descriptor() const override { return *desc_; }
   bool on_loaded_backend() const override { return is_loaded<S>::value; }
 
-  std::vector<std::string> describe() const override { return {desc_.name}; }
+  std::vector<std::string> describe() const override { return {desc_->name}; }
 
   // Returns the child with these label values (label_names order), creating it if needed.
   std::shared_ptr<S> child(const std::string_view* values) {
-    const std::size_t n = desc_.label_names.size();
+    const std::size_t n = desc_->label_names.size();
     const std::size_t h = hash_values(values, n);
     {
       std::shared_lock<std::shared_mutex> lock(mu_);
@@ -444,14 +460,14 @@ class Family final : public MetricCollector, public Rebindable {
     std::unique_lock<std::shared_mutex> lock(mu_);
     if (auto found = find_locked(h, values)) return *found;
     std::vector<std::string> owned(values, values + n);
-    auto s = std::make_shared<S>(desc_, std::move(owned), next_seq_++);
+    auto s = std::make_shared<S>(desc_, this->weak_from_this(), std::move(owned), next_seq_++);
     children_.emplace(h, s);
     return s;
   }
 
   // Removes the child with these label values; returns whether there was one.
   bool remove(const std::string_view* values) {
-    const std::size_t h = hash_values(values, desc_.label_names.size());
+    const std::size_t h = hash_values(values, desc_->label_names.size());
     std::unique_lock<std::shared_mutex> lock(mu_);
     auto range = children_.equal_range(h);
     for (auto it = range.first; it != range.second; ++it) {
@@ -486,10 +502,11 @@ class Family final : public MetricCollector, public Rebindable {
   }
 
   void write_to(MetricWriter& w) const override {
-    w.family(desc_.name, desc_.help, desc_.type, desc_.unit);
-    const std::size_t n = desc_.label_names.size();
+    const MetricDescriptor& d = *desc_;
+    w.family(d.name, d.help, d.type, d.unit);
+    const std::size_t n = d.label_names.size();
     std::vector<LabelView> labels(n + 1);
-    for (std::size_t i = 0; i < n; ++i) labels[i].name = desc_.label_names[i];
+    for (std::size_t i = 0; i < n; ++i) labels[i].name = d.label_names[i];
     labels[n].name = "le";
     for (const auto& s : sorted_children()) {
       for (std::size_t i = 0; i < n; ++i) labels[i].value = s->values()[i];
@@ -500,7 +517,7 @@ class Family final : public MetricCollector, public Rebindable {
   void rebind(const BackendClass& from, const BackendClass& to,
               const BackendConfig& config) override {
     std::shared_lock<std::shared_mutex> lock(mu_);
-    for (auto& entry : children_) entry.second->rebind(desc_, from, to, config);
+    for (auto& entry : children_) entry.second->rebind(from, to, config);
   }
 
  private:
@@ -534,19 +551,20 @@ class Family final : public MetricCollector, public Rebindable {
 
   void write_series(MetricWriter& w, S& s, LabelView* labels, std::size_t n) const {
     if constexpr (is_histogram_series<S>::value) {
-      HistogramSnapshot snap = s.get(desc_).snapshot();
-      for (std::size_t i = 0; i < desc_.bucket_keys.size() && i < snap.buckets.size(); ++i) {
-        labels[n].value = desc_.bucket_keys[i];
+      HistogramSnapshot snap = s.get().snapshot();
+      const auto& keys = desc_->bucket_keys;
+      for (std::size_t i = 0; i < keys.size() && i < snap.buckets.size(); ++i) {
+        labels[n].value = keys[i];
         w.sample("_bucket", labels, n + 1, snap.buckets[i]);
       }
       w.sample("_count", labels, n, snap.count);
       w.sample("_sum", labels, n, snap.sum);
     } else {
-      w.sample("", labels, n, s.get(desc_).get());
+      w.sample("", labels, n, s.get().get());
     }
   }
 
-  const MetricDescriptor desc_;
+  const std::shared_ptr<const MetricDescriptor> desc_;
   mutable std::shared_mutex mu_;
   std::unordered_multimap<std::size_t, std::shared_ptr<S>> children_;
   std::uint64_t next_seq_ = 0;
@@ -563,19 +581,23 @@ class Family final : public MetricCollector, public Rebindable {
                                 missing + "); call labels() first");
 }
 
-// The state every handle holds. Handles are values: copying one copies these pointers.
+// The state every handle holds. Handles are values: copying one copies these pointers. A
+// handle to a complete child holds only the child (one reference count per copy); root and
+// partial handles hold the family.
 template <class S>
 class MetricHandle {
  public:
   using FamilyType = Family<S>;
 
   /// The metric name (without registry prefix).
-  const std::string& name() const { return family_->descriptor().name; }
-  const std::string& description() const { return family_->descriptor().help; }
+  const std::string& name() const { return descriptor().name; }
+  const std::string& description() const { return descriptor().help; }
   /// The descriptor shared by every handle of the metric.
-  const MetricDescriptor& descriptor() const { return family_->descriptor(); }
+  const MetricDescriptor& descriptor() const {
+    return series_ ? series_->descriptor() : family_->descriptor();
+  }
   /// The collector to register elsewhere or unregister.
-  std::shared_ptr<MetricCollector> collector() const { return family_; }
+  std::shared_ptr<MetricCollector> collector() const { return family(); }
   /// Whether every label is set, so that values can be read and changed.
   bool is_observable() const { return series_ != nullptr; }
 
@@ -608,7 +630,7 @@ class MetricHandle {
   /// Removes every child of the metric.
   void clear() const {
     require_labels("clear");
-    family_->clear();
+    family()->clear();
   }
 
  protected:
@@ -647,13 +669,26 @@ class MetricHandle {
         series_(std::move(parts.series)),
         partial_(std::move(parts.partial)) {}
 
+  // The child a value operation goes to; throws when labels are missing.
   S& series() const {
     if (PYTHEUS_UNLIKELY(!series_)) throw_unobservable(family_->descriptor());
     return *series_;
   }
 
+  // The family, also for handles that hold only a child. Throws when the family is gone
+  // (every handle to it dropped and no registry holding it).
+  std::shared_ptr<FamilyType> family() const {
+    if (family_) return family_;
+    auto f = std::static_pointer_cast<FamilyType>(series_->family());
+    if (!f) {
+      throw Error("metric " + quote_name(series_->descriptor().name) +
+                  " no longer exists (no handle or registry holds it)");
+    }
+    return f;
+  }
+
   void require_labels(const char* what) const {
-    if (family_->descriptor().label_names.empty()) {
+    if (descriptor().label_names.empty()) {
       throw LabelError("metric " + quote_name(name()) +
                        " has no labels (required_labels is empty); " + what + "() cannot be used");
     }
@@ -663,7 +698,7 @@ class MetricHandle {
   template <class It>
   bool merge(It first, It last, ValueBuffer& buf, const char* what) const {
     require_labels(what);
-    const MetricDescriptor& d = family_->descriptor();
+    const MetricDescriptor& d = descriptor();
     const std::size_t n = d.label_names.size();
     std::string_view* vals = buf.values();
     bool* set = buf.set();
@@ -703,28 +738,29 @@ class MetricHandle {
 
   template <class Derived, class It>
   Derived with_labels(It first, It last) const {
-    ValueBuffer buf(family_->descriptor().label_names.size());
+    ValueBuffer buf(descriptor().label_names.size());
     if (merge(first, last, buf, "labels")) {
-      return Derived(Parts{family_, family_->child(buf.values()), nullptr});
+      if (family_) return Derived(Parts{nullptr, family_->child(buf.values()), nullptr});
+      return Derived(Parts{nullptr, family()->child(buf.values()), nullptr});
     }
     auto partial = std::make_shared<std::vector<std::optional<std::string>>>(buf.size());
     for (std::size_t i = 0; i < buf.size(); ++i) {
       if (buf.set()[i]) (*partial)[i] = std::string(buf.values()[i]);
     }
-    return Derived(Parts{family_, nullptr, std::move(partial)});
+    return Derived(Parts{family(), nullptr, std::move(partial)});
   }
 
   template <class It>
   bool remove_range(It first, It last) const {
-    ValueBuffer buf(family_->descriptor().label_names.size());
+    ValueBuffer buf(descriptor().label_names.size());
     if (!merge(first, last, buf, "remove")) {
       throw LabelError("remove() on metric " + quote_name(name()) + " needs every label set");
     }
-    return family_->remove(buf.values());
+    return family()->remove(buf.values());
   }
 
   [[noreturn]] void throw_unknown(std::string_view label) const {
-    const MetricDescriptor& d = family_->descriptor();
+    const MetricDescriptor& d = descriptor();
     std::string known;
     for (const auto& n : d.label_names) known += (known.empty() ? "" : ", ") + n;
     throw LabelError("unknown label " + quote_name(label) + " for metric " + quote_name(d.name) +

@@ -50,11 +50,11 @@ class BasicSummary : public detail::MetricHandle<detail::HistogramSeries<B>> {
       throw InvalidValueError("summary " + detail::quote_name(this->name()) +
                               ": observe(NaN) refused");
     }
-    this->series().get(this->descriptor()).observe(value, 0);
+    this->series().get().observe(value, 0);
   }
 
   /// Returns the sum and count of this series (buckets empty).
-  HistogramSnapshot snapshot() const { return this->series().get(this->descriptor()).snapshot(); }
+  HistogramSnapshot snapshot() const { return this->series().get().snapshot(); }
 
   /// Returns a timer that observes the seconds elapsed when the scope ends.
   auto time() const {
