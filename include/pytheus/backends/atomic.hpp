@@ -102,7 +102,7 @@ class AtomicBackend final : public Backend {
 /// ShardedBackend spreads a value over one cache line per thread slot, so threads that
 /// increment the same counter do not contend; get() sums the slots. Made for counters:
 /// set() is not atomic against concurrent inc(), and each value takes
-/// `shard_count() * 64` bytes.
+/// `shard_count() * 64` bytes (4 to 64 slots).
 class ShardedBackend final : public Backend {
  public:
   static constexpr bool process_local = true;
@@ -126,12 +126,13 @@ class ShardedBackend final : public Backend {
     return total;
   }
 
-  /// Number of slots per value: the hardware threads rounded up to a power of two, at most 64.
+  /// Number of slots per value: twice the hardware threads rounded up to a power of two,
+  /// from 4 to 64, so that threads coming and going rarely share a slot.
   static std::size_t shard_count() {
     static const std::size_t n = [] {
-      std::size_t hw = std::thread::hardware_concurrency();
-      std::size_t s = 1;
-      while (s < hw && s < 64) s <<= 1;
+      const std::size_t want = 2 * static_cast<std::size_t>(std::thread::hardware_concurrency());
+      std::size_t s = 4;
+      while (s < want && s < 64) s <<= 1;
       return s;
     }();
     return n;
