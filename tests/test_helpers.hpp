@@ -35,7 +35,9 @@ class CoreTest : public ::testing::Test {
 struct RecordingBackend {
   struct Log {
     std::mutex mu;
-    std::vector<std::string> created;  // key of each object made
+    std::vector<std::string> created;    // key of each object made
+    std::vector<std::string> erased;     // key of each object erased
+    std::vector<std::string> destroyed;  // key of each object destroyed
     std::map<std::string, double> values;
     std::vector<pytheus::BackendConfig> initialized;
     int calls = 0;
@@ -47,6 +49,8 @@ struct RecordingBackend {
   static void reset() {
     std::lock_guard<std::mutex> lock(log().mu);
     log().created.clear();
+    log().erased.clear();
+    log().destroyed.clear();
     log().values.clear();
     log().initialized.clear();
     log().calls = 0;
@@ -66,6 +70,12 @@ struct RecordingBackend {
     log().created.push_back(key_);
     log().values[key_];
   }
+  RecordingBackend(const RecordingBackend&) = delete;
+  RecordingBackend& operator=(const RecordingBackend&) = delete;
+  ~RecordingBackend() {
+    std::lock_guard<std::mutex> lock(log().mu);
+    log().destroyed.push_back(key_);
+  }
   static void initialize(const pytheus::BackendConfig& config) {
     if (config.value("fail", false)) throw pytheus::BackendError("RecordingBackend: told to fail");
     std::lock_guard<std::mutex> lock(log().mu);
@@ -83,6 +93,11 @@ struct RecordingBackend {
   double get() {
     std::lock_guard<std::mutex> lock(log().mu);
     return log().values[key_];
+  }
+  void erase() {
+    std::lock_guard<std::mutex> lock(log().mu);
+    log().erased.push_back(key_);
+    log().values.erase(key_);
   }
 
  private:

@@ -240,3 +240,93 @@ TEST_F(LabelsTest, ChildHandleOutlivesItsMetric) {
     EXPECT_NE(std::string(e.what()).find("\"short_lived_total\""), std::string::npos) << e.what();
   }
 }
+
+TEST_F(LabelsTest, CardinalityLimitRefuses) {
+  CollectorRegistry r;
+  MetricOptions o;
+  o.name = "limited_total";
+  o.required_labels = {"user"};
+  o.registry = &r;
+  o.max_series = 2;
+  Counter c(o);
+  c.labels({{"user", "a"}}).inc();
+  c.labels({{"user", "b"}}).inc();
+  c.labels({{"user", "a"}}).inc();  // existing label sets keep working
+  const auto before = detail::OverflowCounts::instance().overflow_count("limited_total");
+  try {
+    c.labels({{"user", "c"}});
+    FAIL();
+  } catch (const CardinalityError& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("\"limited_total\""), std::string::npos) << m;
+    EXPECT_NE(m.find("user=\"c\""), std::string::npos) << m;
+  }
+  EXPECT_THROW(c.labels({{"user", "d"}}), LabelError);  // CardinalityError is a LabelError
+  EXPECT_EQ(detail::OverflowCounts::instance().overflow_count("limited_total"), before + 2);
+  EXPECT_NE(generate_metrics().find("pytheus_series_overflow_total{metric=\"limited_total\"}"),
+            std::string::npos);
+  // Removing a child makes room again.
+  EXPECT_TRUE(c.remove({{"user", "b"}}));
+  c.labels({{"user", "c"}}).inc();
+  EXPECT_EQ(c.collector()->label_sets().size(), 2u);
+}
+
+TEST_F(LabelsTest, CardinalityLimitFolds) {
+  CollectorRegistry r;
+  MetricOptions o;
+  o.name = "folded_total";
+  o.required_labels = {"user", "kind"};
+  o.registry = &r;
+  o.max_series = 1;
+  o.overflow = Overflow::fold;
+  Counter c(o);
+  c.labels({{"user", "a"}, {"kind", "x"}}).inc();
+  c.labels({{"user", "b"}, {"kind", "x"}}).inc(2);
+  c.labels({{"user", "c"}, {"kind", "y"}}).inc(3);
+  EXPECT_EQ(generate_metrics(r),
+            "# HELP folded_total \n# TYPE folded_total counter\n"
+            "folded_total{user=\"a\",kind=\"x\"} 1\n"
+            "folded_total{user=\"__overflow__\",kind=\"__overflow__\"} 5\n");
+  EXPECT_EQ(detail::OverflowCounts::instance().overflow_count("folded_total"), 2u);
+  c.clear();
+  c.labels({{"user", "z"}, {"kind", "x"}}).inc();
+  EXPECT_EQ(c.collector()->label_sets().size(), 1u);
+}
+
+TEST_F(LabelsTest, CardinalityLimitNeedsLabels) {
+  MetricOptions o;
+  o.name = "nolabels_total";
+  o.registry = nullptr;
+  o.max_series = 3;
+  EXPECT_THROW(Counter{o}, LabelError);
+}
+
+TEST_F(LabelsTest, RemovedChildrenAreFreedAndErased) {
+  pytheus_test::register_recording_backend();
+  pytheus_test::RecordingBackend::reset();
+  load_backend("RecordingBackend");
+  Counter c("erased_total", "x", {"k"}, {}, nullptr);
+  Histogram h("erased_seconds", "x", {"k"}, {}, nullptr, {1});
+  c.labels({{"k", "a"}}).inc();
+  c.labels({{"k", "b"}}).inc();
+  h.labels({{"k", "a"}}).observe(0.5);
+  auto held = c.labels({{"k", "b"}});
+  EXPECT_TRUE(c.remove({{"k", "a"}}));
+  h.clear();
+  auto& erased = pytheus_test::RecordingBackend::log().erased;
+  EXPECT_NE(std::find(erased.begin(), erased.end(), "erased_total|k=a"), erased.end());
+  EXPECT_EQ(std::find(erased.begin(), erased.end(), "erased_total|k=b"), erased.end());
+  EXPECT_NE(std::find(erased.begin(), erased.end(), "erased_seconds:+Inf|k=a"), erased.end());
+  EXPECT_NE(std::find(erased.begin(), erased.end(), "erased_seconds:count|k=a"), erased.end());
+  // Memory is freed once no handle holds the child.
+  auto& destroyed = pytheus_test::RecordingBackend::log().destroyed;
+  auto gone = [&](const char* key) {
+    return std::find(destroyed.begin(), destroyed.end(), key) != destroyed.end();
+  };
+  EXPECT_TRUE(gone("erased_total|k=a"));
+  EXPECT_TRUE(gone("erased_seconds:+Inf|k=a"));
+  EXPECT_TRUE(c.remove({{"k", "b"}}));
+  EXPECT_FALSE(gone("erased_total|k=b"));  // `held` still uses it
+  held = c.labels({{"k", "c"}});
+  EXPECT_TRUE(gone("erased_total|k=b"));
+}

@@ -61,6 +61,9 @@ class Backend {
   virtual void dec(double value) = 0;
   virtual void set(double value) = 0;
   virtual double get() = 0;
+  /// The series was removed from its metric (remove() or clear()): delete what is stored
+  /// for it. A shared store deletes its key or hash field; the default does nothing.
+  virtual void erase() {}
 };
 
 /// HistogramSnapshot is a consistent read of one histogram or summary series.
@@ -85,6 +88,9 @@ class HistogramBackend {
   virtual HistogramSnapshot snapshot() = 0;
   /// Adds a snapshot's counts and sum (used to carry values over when the backend changes).
   virtual void merge(const HistogramSnapshot& other) = 0;
+  /// The series was removed from its metric: delete what is stored for it (see
+  /// Backend::erase). The default does nothing.
+  virtual void erase() {}
 };
 
 /// Samples is what a backend class's bulk read returns for a scrape: the families of each
@@ -140,6 +146,11 @@ struct has_histogram<B, std::void_t<typename B::Histogram>>
     : std::is_base_of<HistogramBackend, typename B::Histogram> {};
 
 template <class B, class = void>
+struct has_erase : std::false_type {};
+template <class B>
+struct has_erase<B, std::void_t<decltype(std::declval<B&>().erase())>> : std::true_type {};
+
+template <class B, class = void>
 struct is_process_local : std::false_type {};
 template <class B>
 struct is_process_local<B, std::void_t<decltype(B::process_local)>>
@@ -156,6 +167,9 @@ class BackendAdapter final : public Backend {
   void dec(double v) override { b_.dec(v); }
   void set(double v) override { b_.set(v); }
   double get() override { return b_.get(); }
+  void erase() override {
+    if constexpr (has_erase<B>::value) b_.erase();
+  }
 
  private:
   B b_;
@@ -213,6 +227,13 @@ class BucketwiseHistogram final : public HistogramBackend {
     }
     if (other.sum != 0) sum_->inc(other.sum);
     if (other.count != 0) count_->inc(other.count);
+  }
+
+  void erase() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& b : buckets_) b->erase();
+    sum_->erase();
+    count_->erase();
   }
 
  private:

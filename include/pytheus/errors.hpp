@@ -26,6 +26,13 @@ class LabelError : public Error {
   using Error::Error;
 };
 
+/// CardinalityError is thrown when a metric limited to a number of label sets
+/// (MetricOptions::max_series) with the refuse policy is asked for a new one.
+class CardinalityError : public LabelError {
+ public:
+  using LabelError::LabelError;
+};
+
 /// UnobservableMetricError is thrown when a value is read or changed through a handle whose
 /// labels are not all set yet (a partial handle).
 class UnobservableMetricError : public Error {

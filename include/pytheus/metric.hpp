@@ -18,6 +18,7 @@
 #include <functional>
 #include <initializer_list>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,6 +48,17 @@
 
 namespace pytheus {
 
+/// Overflow says what a metric limited to `max_series` label sets does with a new one.
+enum class Overflow {
+  /// labels() throws CardinalityError.
+  refuse,
+  /// The update goes to one overflow series whose every label value is kOverflowLabelValue.
+  fold,
+};
+
+/// The label value of the overflow series of a metric with Overflow::fold.
+inline constexpr std::string_view kOverflowLabelValue = "__overflow__";
+
 /// MetricDescriptor is the immutable description of a metric family.
 struct MetricDescriptor {
   std::string name;
@@ -61,6 +73,9 @@ struct MetricDescriptor {
   std::vector<double> bounds;
   /// The bounds as written in `le` labels and Redis keys ("0.005", "1", "+Inf").
   std::vector<std::string> bucket_keys;
+  /// The most label sets the metric takes (0: no limit), and what happens beyond it.
+  std::size_t max_series = 0;
+  Overflow overflow = Overflow::refuse;
 
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
@@ -110,6 +125,11 @@ struct MetricOptions {
   std::string unit;
   /// Histogram bucket upper bounds (default: default_buckets()). Ignored elsewhere.
   Buckets buckets;
+  /// Cardinality protection: the most label sets the metric takes (0: no limit). Beyond
+  /// it, new label sets are refused or folded into one overflow series (`overflow`), and
+  /// counted in `pytheus_series_overflow_total{metric="<name>"}` in the default registry.
+  std::size_t max_series = 0;
+  Overflow overflow = Overflow::refuse;
 };
 
 /// The default histogram buckets: 0.005 ... 10 seconds, then +Inf.
@@ -183,6 +203,12 @@ inline MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
     }
     d.label_names.push_back(label);
   }
+  d.max_series = o.max_series;
+  d.overflow = o.overflow;
+  if (d.max_series != 0 && d.label_names.empty()) {
+    throw LabelError("metric " + quote_name(o.name) +
+                     " has no labels, so max_series cannot apply to it");
+  }
   d.defaults.resize(d.label_names.size());
   for (const auto& [label, value] : o.default_labels) {
     std::size_t i = d.index_of(label);
@@ -235,6 +261,9 @@ class ValueStorage {
   ValueStorage(const MetricDescriptor& d, const std::vector<std::string>& values)
       : value_(empty_config(), make_info(d, values), std::nullopt) {}
   B& get(const MetricDescriptor&, const std::vector<std::string>&) { return value_; }
+  void erase() {
+    if constexpr (has_erase<B>::value) value_.erase();
+  }
   void rebind(const MetricDescriptor&, const std::vector<std::string>&, const BackendClass&,
               const BackendClass&, const BackendConfig&) {}
 
@@ -255,6 +284,10 @@ class ValueStorage<LoadedBackend> {
     Backend* p = impl_.load(std::memory_order_acquire);
     if (PYTHEUS_LIKELY(p != nullptr)) return *p;
     return bind(d, values);
+  }
+
+  void erase() {
+    if (Backend* p = impl_.load(std::memory_order_acquire)) p->erase();
   }
 
   // Called by load_backend with its lock held.
@@ -296,6 +329,7 @@ class HistogramStorage {
   histogram_backend_t<B>& get(const MetricDescriptor&, const std::vector<std::string>&) {
     return value_;
   }
+  void erase() { value_.erase(); }
   void rebind(const MetricDescriptor&, const std::vector<std::string>&, const BackendClass&,
               const BackendClass&, const BackendConfig&) {}
 
@@ -315,6 +349,10 @@ class HistogramStorage<LoadedBackend> {
     HistogramBackend* p = impl_.load(std::memory_order_acquire);
     if (PYTHEUS_LIKELY(p != nullptr)) return *p;
     return bind(d, values);
+  }
+
+  void erase() {
+    if (HistogramBackend* p = impl_.load(std::memory_order_acquire)) p->erase();
   }
 
   void rebind(const MetricDescriptor& d, const std::vector<std::string>& values,
@@ -369,6 +407,8 @@ class Series {
   void rebind(const BackendClass& from, const BackendClass& to, const BackendConfig& config) {
     storage_.rebind(*desc_, values_, from, to, config);
   }
+  // Deletes what the backend stores for this series (the series was removed).
+  void erase() { storage_.erase(); }
 
  private:
   const std::shared_ptr<const MetricDescriptor> desc_;
@@ -429,6 +469,64 @@ inline std::size_t hash_values(const std::string_view* values, std::size_t n) {
   return h;
 }
 
+// Counts the label sets refused or folded by metrics with max_series, exposed as
+// pytheus_series_overflow_total{metric="..."} in the default registry from the first one on.
+class OverflowCounts final : public Collector {
+ public:
+  static OverflowCounts& instance() { return *shared(); }
+
+  void count(const std::string& metric) {
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++counts_[metric];
+      first = !registered_;
+      registered_ = true;
+    }
+    if (first) {
+      try {
+        default_registry().register_collector(shared());
+      } catch (const RegistrationError&) {
+        // A user's metric took the name in the default registry: the counts stay readable
+        // through overflow_count().
+      }
+    }
+  }
+
+  std::uint64_t overflow_count(const std::string& metric) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = counts_.find(metric);
+    return it == counts_.end() ? 0 : it->second;
+  }
+
+  std::vector<std::string> describe() const override { return {"pytheus_series_overflow_total"}; }
+
+  std::vector<MetricFamily> collect() const override {
+    MetricFamily f{"pytheus_series_overflow_total",
+                   "Label sets refused or folded because a metric reached max_series.",
+                   MetricType::counter,
+                   "",
+                   {}};
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [metric, n] : counts_) {
+      f.samples.push_back({"", {{"metric", metric}}, static_cast<double>(n)});
+    }
+    return {f};
+  }
+
+ private:
+  OverflowCounts() = default;
+  // Never destroyed, like the default registry that holds it.
+  static const std::shared_ptr<OverflowCounts>& shared() {
+    static auto* p = new std::shared_ptr<OverflowCounts>(new OverflowCounts());
+    return *p;
+  }
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::uint64_t> counts_;
+  bool registered_ = false;
+};
+
 // A metric family: the descriptor and the children, keyed by the hash of their label
 // values. Reads take a shared lock; creating or removing a child takes it exclusively.
 template <class S>
@@ -450,38 +548,60 @@ class Family final : public MetricCollector,
   std::vector<std::string> describe() const override { return {desc_->name}; }
 
   // Returns the child with these label values (label_names order), creating it if needed.
+  // Beyond max_series, a new label set is refused or folded into the overflow child.
   std::shared_ptr<S> child(const std::string_view* values) {
     const std::size_t n = desc_->label_names.size();
     const std::size_t h = hash_values(values, n);
     {
       std::shared_lock<std::shared_mutex> lock(mu_);
       if (auto found = find_locked(h, values)) return *found;
+      if (at_limit_locked() && (desc_->overflow == Overflow::refuse || overflow_child_)) {
+        return overflow_locked(values);
+      }
     }
     std::unique_lock<std::shared_mutex> lock(mu_);
     if (auto found = find_locked(h, values)) return *found;
-    std::vector<std::string> owned(values, values + n);
-    auto s = std::make_shared<S>(desc_, this->weak_from_this(), std::move(owned), next_seq_++);
-    children_.emplace(h, s);
-    return s;
+    if (at_limit_locked()) {
+      if (desc_->overflow == Overflow::fold && !overflow_child_) {
+        std::vector<std::string_view> folded(n, kOverflowLabelValue);
+        overflow_child_ = make_locked(hash_values(folded.data(), n), folded.data());
+      }
+      return overflow_locked(values);
+    }
+    return make_locked(h, values);
   }
 
-  // Removes the child with these label values; returns whether there was one.
+  // Removes the child with these label values and deletes what its backend stores; returns
+  // whether there was one.
   bool remove(const std::string_view* values) {
     const std::size_t h = hash_values(values, desc_->label_names.size());
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    auto range = children_.equal_range(h);
-    for (auto it = range.first; it != range.second; ++it) {
-      if (equal(*it->second, values)) {
-        children_.erase(it);
-        return true;
+    std::shared_ptr<S> removed;
+    {
+      std::unique_lock<std::shared_mutex> lock(mu_);
+      auto range = children_.equal_range(h);
+      for (auto it = range.first; it != range.second; ++it) {
+        if (equal(*it->second, values)) {
+          removed = std::move(it->second);
+          children_.erase(it);
+          if (removed == overflow_child_) overflow_child_.reset();
+          break;
+        }
       }
     }
-    return false;
+    if (!removed) return false;
+    removed->erase();  // outside the lock: a shared store does I/O here
+    return true;
   }
 
+  // Removes every child and deletes what their backends store.
   void clear() {
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    children_.clear();
+    std::unordered_multimap<std::size_t, std::shared_ptr<S>> removed;
+    {
+      std::unique_lock<std::shared_mutex> lock(mu_);
+      removed.swap(children_);
+      overflow_child_.reset();
+    }
+    for (auto& entry : removed) entry.second->erase();
   }
 
   std::size_t size() const {
@@ -529,6 +649,30 @@ class Family final : public MetricCollector,
     return true;
   }
 
+  bool at_limit_locked() const {
+    return desc_->max_series != 0 &&
+           children_.size() - (overflow_child_ ? 1 : 0) >= desc_->max_series;
+  }
+
+  std::shared_ptr<S> make_locked(std::size_t h, const std::string_view* values) {
+    std::vector<std::string> owned(values, values + desc_->label_names.size());
+    auto s = std::make_shared<S>(desc_, this->weak_from_this(), std::move(owned), next_seq_++);
+    children_.emplace(h, s);
+    return s;
+  }
+
+  std::shared_ptr<S> overflow_locked(const std::string_view* values) const {
+    OverflowCounts::instance().count(desc_->name);
+    if (desc_->overflow == Overflow::fold) return overflow_child_;
+    std::string set;
+    for (std::size_t i = 0; i < desc_->label_names.size(); ++i) {
+      set += (i ? ", " : "") + desc_->label_names[i] + "=" + quote_name(values[i]);
+    }
+    throw CardinalityError("metric " + quote_name(desc_->name) + " already has its limit of " +
+                           std::to_string(desc_->max_series) + " label sets (max_series); {" + set +
+                           "} refused");
+  }
+
   const std::shared_ptr<S>* find_locked(std::size_t h, const std::string_view* values) const {
     auto range = children_.equal_range(h);
     for (auto it = range.first; it != range.second; ++it) {
@@ -567,6 +711,7 @@ class Family final : public MetricCollector,
   const std::shared_ptr<const MetricDescriptor> desc_;
   mutable std::shared_mutex mu_;
   std::unordered_multimap<std::size_t, std::shared_ptr<S>> children_;
+  std::shared_ptr<S> overflow_child_;
   std::uint64_t next_seq_ = 0;
 };
 
