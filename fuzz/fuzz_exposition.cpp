@@ -1,0 +1,158 @@
+// Label values and help texts through both exposition formats. The output must parse back
+// (with an independent reader written here) to exactly the label values given, UTF-8
+// repaired, and have exactly the lines expected: no input can forge a series or a line.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pytheus/pytheus.hpp"
+
+namespace {
+
+[[noreturn]] void fail(const char* what, const std::string& text) {
+  std::fprintf(stderr, "fuzz_exposition: %s\n--- exposition ---\n%s\n", what, text.c_str());
+  std::abort();
+}
+
+// What the writers promise for bytes that are not UTF-8: each invalid byte becomes U+FFFD.
+std::string repair_utf8(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    if (std::size_t len = pytheus::detail::utf8_sequence(s, i);
+        len > 0 || static_cast<unsigned char>(s[i]) < 0x80) {
+      len = len ? len : 1;
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+// Reads a label value starting after the opening quote; returns the unescaped value and
+// moves `i` past the closing quote. Fails on anything the formats do not allow.
+std::string read_value(const std::string& line, std::size_t& i, const std::string& text) {
+  std::string v;
+  while (true) {
+    if (i >= line.size()) fail("unterminated label value", text);
+    char c = line[i++];
+    if (c == '"') return v;
+    if (c == '\\') {
+      if (i >= line.size()) fail("dangling backslash", text);
+      char e = line[i++];
+      if (e == 'n') {
+        v += '\n';
+      } else if (e == '\\' || e == '"') {
+        v += e;
+      } else {
+        fail("unknown escape in label value", text);
+      }
+    } else {
+      v += c;
+    }
+  }
+}
+
+std::string unescape_help(std::string_view s, bool om, const std::string& text) {
+  std::string v;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\') {
+      v += s[i];
+      continue;
+    }
+    if (++i >= s.size()) fail("dangling backslash in HELP", text);
+    if (s[i] == 'n') {
+      v += '\n';
+    } else if (s[i] == '\\' || (om && s[i] == '"')) {
+      v += s[i];
+    } else {
+      fail("unknown escape in HELP", text);
+    }
+  }
+  return v;
+}
+
+void check(pytheus::Format format, const std::string& help, const std::vector<std::string>& values,
+           const pytheus::Registry& registry) {
+  const bool om = format == pytheus::Format::openmetrics;
+  const std::string text = pytheus::generate_metrics(registry, format);
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) fail("missing final newline", text);
+    lines.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  // Gauge: HELP, TYPE and one line per value; histogram: HELP, TYPE, 2 buckets, count, sum.
+  const std::size_t expected = 2 + values.size() + 2 + 4 + (om ? 1 : 0);
+  if (lines.size() != expected) fail("unexpected number of lines", text);
+  const std::string help_prefix = "# HELP fuzz_gauge ";
+  const std::string& help_line = om ? lines[1] : lines[0];
+  if (help_line.rfind(help_prefix, 0) != 0) fail("HELP line moved", text);
+  if (unescape_help(std::string_view(help_line).substr(help_prefix.size()), om, text) !=
+      repair_utf8(help)) {
+    fail("HELP does not read back", text);
+  }
+  for (std::size_t k = 0; k < values.size(); ++k) {
+    const std::string& line = lines[2 + k];
+    const std::string head = "fuzz_gauge{a=\"";
+    if (line.rfind(head, 0) != 0) fail("sample line does not start as expected", text);
+    std::size_t i = head.size();
+    std::string a = read_value(line, i, text);
+    if (line.compare(i, 4, ",b=\"") != 0) fail("second label missing", text);
+    i += 4;
+    std::string b = read_value(line, i, text);
+    if (line.compare(i, std::string::npos, "} " + std::to_string(k)) != 0) {
+      fail("value or trailer wrong", text);
+    }
+    if (a != repair_utf8(values[k]) || b != repair_utf8(values[values.size() - 1 - k])) {
+      fail("label values do not read back", text);
+    }
+  }
+  if (om && lines.back() != "# EOF") fail("missing # EOF", text);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // Input: help text, then label values, separated by 0x01 bytes.
+  std::vector<std::string> parts(1);
+  for (std::size_t i = 0; i < size; ++i) {
+    if (data[i] == 0x01) {
+      parts.emplace_back();
+    } else {
+      parts.back() += static_cast<char>(data[i]);
+    }
+  }
+  const std::string help = parts[0];
+  std::vector<std::string> values(parts.begin() + 1, parts.end());
+  // Distinct label sets only (a repeated one is the same series) and not too many.
+  std::vector<std::string> distinct;
+  for (const auto& v : values) {
+    bool seen = false;
+    for (const auto& d : distinct) seen = seen || d == v;
+    if (!seen && distinct.size() < 32) distinct.push_back(v);
+  }
+  // Values differing only in invalid bytes stay distinct series, written alike: the line
+  // count and the per-line check below still hold.
+  const std::vector<std::string>& kept = distinct;
+
+  pytheus::CollectorRegistry registry;
+  pytheus::BasicGauge<pytheus::SingleProcessBackend> gauge("fuzz_gauge", help, {"a", "b"}, {},
+                                                           &registry);
+  for (std::size_t k = 0; k < kept.size(); ++k) {
+    gauge.labels({{"a", kept[k]}, {"b", kept[kept.size() - 1 - k]}}).set(static_cast<double>(k));
+  }
+  pytheus::BasicHistogram<pytheus::AtomicBackend> histogram("fuzz_histogram", help, {}, {},
+                                                            &registry, {1});
+  histogram.observe(static_cast<double>(size));
+  check(pytheus::Format::prometheus, help, kept, registry);
+  check(pytheus::Format::openmetrics, help, kept, registry);
+  return 0;
+}
