@@ -19,6 +19,7 @@ extern "C" {
 #include <hiredis/sds.h>  // sdslen/sdsclear, to write the output buffer ourselves
 }
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -343,6 +344,14 @@ class Connection {
     return true;
   }
 
+  // True when the server has closed the connection (a restart, an idle timeout) while it was
+  // idle: it is then readable with nothing expected. Checked before reuse, so that an update
+  // is not sent into a dead socket, where whether it arrived could not be known.
+  bool closed_by_peer() const {
+    pollfd p{ctx_->fd, POLLIN | POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) != 0;
+  }
+
   // True when the last failed send() had written part of its data.
   bool sent_any() const { return sent_any_; }
 
@@ -618,34 +627,31 @@ class Instance {
     return deliver_batch(why);
   }
 
+  // flush_locked under the lock. A connection that was open and fails is retried once on
+  // a new one at once: the server may just have restarted.
   bool flush(std::string& why) {
     std::lock_guard<std::mutex> lock(control_mu_);
-    return flush_locked(why);
+    const bool reused = control_usable();
+    if (flush_locked(why)) return true;
+    return reused && !control_.is_open() && ensure_control(why, true) && flush_locked(why);
   }
 
-  // Runs f(connection) under the control lock after flushing this process's deltas; throws
-  // CollectError when Redis cannot be reached.
+  // Flushes this process's deltas, then returns f(control connection) under the control
+  // lock; f returns null when its round trip failed. Throws CollectError when Redis cannot
+  // be reached.
   template <class F>
   auto with_fresh_control(F&& f) {
     std::lock_guard<std::mutex> lock(control_mu_);
     std::string why;
-    if (!ensure_control(why)) unreachable(why);
-    if (!flush_locked(why) && !control_.is_open()) unreachable(why);
-    if (!ensure_control(why)) unreachable(why);
-    return f(control_);
-  }
-
-  [[noreturn]] void unreachable(const std::string& why) const {
+    const bool reused = control_usable();
+    for (int attempt = 0; attempt < (reused ? 2 : 1); ++attempt) {
+      if (!ensure_control(why, attempt > 0)) break;
+      if (!flush_locked(why) && !control_.is_open()) continue;
+      if (auto r = f(control_)) return r;
+      control_failed(why);
+    }
     throw CollectError("Redis at " + endpoint + " is unreachable (" + why +
                        "); refusing to answer with stale values");
-  }
-
-  // A failure on the control connection: close it and remember the outage.
-  [[noreturn]] void control_failed_throw() {
-    std::string why = control_.error();
-    control_.close();
-    mark_down(why);
-    unreachable(why);
   }
 
   // --- state --------------------------------------------------------------------------
@@ -786,7 +792,9 @@ class Instance {
     if (tls_dead) return nullptr;
     ThreadConn& t = tls_conn;
     const std::uint64_t e = epoch_.load(std::memory_order_acquire);
-    if (t.owner == this && t.epoch == e && t.conn.is_open()) return &t.conn;
+    if (t.owner == this && t.epoch == e && t.conn.is_open() && !t.conn.closed_by_peer()) {
+      return &t.conn;
+    }
     t.conn.close();
     t.owner = nullptr;
     std::string why = t.conn.open(cfg, std::min(cfg.connect_timeout_ms, cfg.command_timeout_ms));
@@ -876,12 +884,19 @@ class Instance {
     }
   }
 
+  // True when the control connection is open, from this process and epoch, and not closed by
+  // the server.
+  bool control_usable() {
+    return control_.is_open() && control_epoch_ == epoch_.load() && control_.pid() == getpid() &&
+           !control_.closed_by_peer();
+  }
+
   // Opens the control connection if needed; false (with `why`) while Redis is unreachable.
-  bool ensure_control(std::string& why) {
-    const std::uint64_t e = epoch_.load();
-    if (control_.is_open() && control_epoch_ == e && control_.pid() == getpid()) return true;
+  // With `force`, it tries even while waiting to retry after a failure.
+  bool ensure_control(std::string& why, bool force = false) {
+    if (control_usable()) return true;
     control_.close();
-    if (down_.load() && now_ms() < next_probe_.load()) {
+    if (!force && down_.load() && now_ms() < next_probe_.load()) {
       why = last_error_.empty() ? "connection failed" : last_error_;
       return false;
     }
@@ -1413,7 +1428,6 @@ Samples Instance::generate(const Registry& registry) {
   }
   Reply exec = with_fresh_control([&](Connection& c) {
     Reply r = read_keys(*this, c, keys, [&](std::size_t i) { return hash[i]; });
-    if (!r) control_failed_throw();
     return r;
   });
   if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 2 * keys.size()) {
@@ -1457,7 +1471,6 @@ std::vector<double> Instance::read_series(const Keys& k, const MetricInfo& info)
   for (const std::string& key : k.keys) keys.push_back(&key);
   Reply exec = with_fresh_control([&](Connection& c) {
     Reply r = read_keys(*this, c, keys, [&](std::size_t) { return k.hash; });
-    if (!r) control_failed_throw();
     return r;
   });
   if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 2 * keys.size()) {

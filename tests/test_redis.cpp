@@ -416,3 +416,21 @@ TEST_F(RedisTest, WriteBehindDeliversAfterReconnect) {
   EXPECT_EQ(c.get(), 101);
   EXPECT_TRUE(MultiProcessRedisBackend::stats().connected);
 }
+
+TEST_P(RedisModeTest, RestartWhileIdleLosesNothingAndScrapesAtOnce) {
+  RedisServer::Options o;
+  o.aof = true;
+  RedisServer server(o);
+  load(server, pytheus_test::mode_config(GetParam()));
+  CollectorRegistry reg;
+  Counter c("jobs_total", "Jobs.", {}, {}, &reg);
+  c.inc();
+  ASSERT_TRUE(MultiProcessRedisBackend::flush());
+  collect(reg);  // the scrape connection is open, too
+  server.kill();
+  server.restart();
+  // Connections closed by the restart are noticed before use: nothing is sent into them.
+  c.inc();
+  EXPECT_EQ(sample_value(collect(reg), "jobs_total", ""), 2);
+  EXPECT_EQ(MultiProcessRedisBackend::stats().dropped, 0u);
+}
