@@ -629,9 +629,11 @@ class Instance {
 
   // flush_locked under the lock. A connection that was open and fails is retried once on
   // a new one at once: the server may just have restarted.
-  bool flush(std::string& why) {
+  // With `force` (at exit) it connects even while waiting to retry after a failure.
+  bool flush(std::string& why, bool force = false) {
     std::lock_guard<std::mutex> lock(control_mu_);
     const bool reused = control_usable();
+    if (force && pending() > 0 && !reused && !ensure_control(why, true)) return false;
     if (flush_locked(why)) return true;
     return reused && !control_.is_open() && ensure_control(why, true) && flush_locked(why);
   }
@@ -1552,7 +1554,7 @@ void flush_at_exit() {
   for (Instance* i : all) i->stop_flusher();
   for (Instance* i : all) {
     std::string why;
-    if (!i->flush(why)) {
+    if (!i->flush(why, true)) {
       const std::size_t lost = i->pending();
       counters().dropped.fetch_add(lost, std::memory_order_relaxed);
       log_line("at exit, " + std::to_string(lost) +

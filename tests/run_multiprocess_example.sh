@@ -3,6 +3,8 @@
 # can clash), once with the config as an argument and once through the environment, and
 # checks the exact totals in the exposition.
 set -euo pipefail
+# Workers fork from a process whose flusher thread runs, then start their own.
+export TSAN_OPTIONS="${TSAN_OPTIONS:-}:die_after_fork=0"
 example=$1
 workers=4
 dir=$(mktemp -d)
