@@ -1039,13 +1039,22 @@ class Instance {
     }
     batch_sent_ = true;
     Reply exec;
+    std::string multi_error;
     for (std::size_t i = 0; i < cmds + 2; ++i) {
       Reply r = control_.read();
       if (!r) {
         control_failed(why);
         return false;
       }
+      if (i == 0 && r->type == REDIS_REPLY_ERROR) multi_error = reply_text(r.get());
       if (i == cmds + 1) exec = std::move(r);
+    }
+    if (!multi_error.empty()) {
+      // MULTI refused (-LOADING, say): the commands after it may have run on their own, so
+      // whether the batch applied is unknown; the sequence key tells, next time.
+      why = "Redis refused MULTI: " + multi_error;
+      counters().errors.fetch_add(1, std::memory_order_relaxed);
+      return false;
     }
     if (exec->type != REDIS_REPLY_ARRAY) {
       // EXECABORT (out of memory, say): nothing was applied; try again later.
