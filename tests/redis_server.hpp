@@ -168,6 +168,11 @@ class RedisServer {
     }
   }
 
+  // Freezes the server (SIGSTOP): connections stay open but nothing answers, as with a hung
+  // or unreachable host. resume() lets it go on.
+  void pause() { ::kill(pid_, SIGSTOP); }
+  void resume() { ::kill(pid_, SIGCONT); }
+
   // Starts it again on the same port and directory.
   void restart() {
     for (int attempt = 0; attempt < 50; ++attempt) {

@@ -434,3 +434,45 @@ TEST_P(RedisModeTest, RestartWhileIdleLosesNothingAndScrapesAtOnce) {
   EXPECT_EQ(sample_value(collect(reg), "jobs_total", ""), 2);
   EXPECT_EQ(MultiProcessRedisBackend::stats().dropped, 0u);
 }
+
+TEST_P(RedisModeTest, HungServerCostsAtMostOneTimeout) {
+  RedisServer server;
+  nlohmann::json cfg = pytheus_test::mode_config(GetParam());
+  cfg["command_timeout_ms"] = 200;
+  cfg["connect_timeout_ms"] = 200;
+  load(server, cfg);
+  CollectorRegistry reg;
+  Counter c("jobs_total", "Jobs.", {}, {}, &reg);
+  Histogram h("wait_seconds", "Wait.", {}, {}, &reg, {1});
+  c.inc();
+  h.observe(0.5);
+  ASSERT_TRUE(MultiProcessRedisBackend::flush());
+  server.pause();
+  double worst_ms = 0, total_ms = 0;
+  for (int i = 0; i < 200; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    c.inc();
+    h.observe(0.5);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    worst_ms = std::max(worst_ms, ms);
+    total_ms += ms;
+  }
+  // At most the one call that found the server hung waits for the timeout; the rest return
+  // at once.
+  EXPECT_LT(worst_ms, 1000);
+  EXPECT_LT(total_ms, 1500);
+  EXPECT_THROW(collect(reg), CollectError);
+  server.resume();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!MultiProcessRedisBackend::flush() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto f = collect(reg);
+  const double dropped = double(MultiProcessRedisBackend::stats().dropped);
+  // The update that timed out was sent; a resumed server applies it, though it was counted
+  // as dropped (its fate was unknown).
+  EXPECT_GE(sample_value(f, "jobs_total", "") + dropped, 201);
+  EXPECT_LE(sample_value(f, "jobs_total", ""), 201);
+  EXPECT_EQ(pytheus_test::histogram_problem(f), "");
+}
