@@ -1600,7 +1600,6 @@ void initialize(const BackendConfig& config) {
     g.instances.push_back(raw);
   }
   g.current.store(raw, std::memory_order_release);
-  if (raw->cfg.write_behind) raw->start_flusher();
 }
 
 BackendClass make_class() {
