@@ -99,9 +99,10 @@ class BackendRegistry {
     return names_locked();
   }
 
-  void load(std::optional<std::string_view> cls, std::optional<BackendConfig> config) {
+  // `config` null: from the environment, else {}.
+  void load(std::optional<std::string_view> cls, const BackendConfig* config) {
     std::lock_guard<std::mutex> lock(mu_);
-    load_locked(cls, std::move(config));
+    load_locked(cls, config);
   }
 
   // Runs f(class, config) with the loaded backend, loading it first if needed. Binding a
@@ -109,13 +110,13 @@ class BackendRegistry {
   template <class F>
   decltype(auto) with_loaded(F&& f) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!current_) load_locked(std::nullopt, std::nullopt);
+    if (!current_) load_locked(std::nullopt, nullptr);
     return f(*current_, *config_);
   }
 
   std::pair<std::shared_ptr<const BackendClass>, std::shared_ptr<const BackendConfig>> loaded() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!current_) load_locked(std::nullopt, std::nullopt);
+    if (!current_) load_locked(std::nullopt, nullptr);
     return {current_, config_};
   }
 
@@ -181,7 +182,7 @@ class BackendRegistry {
     }
   }
 
-  void load_locked(std::optional<std::string_view> cls_arg, std::optional<BackendConfig> cfg) {
+  void load_locked(std::optional<std::string_view> cls_arg, const BackendConfig* cfg_arg) {
     std::string source = "argument";
     std::string cls_name;
     if (cls_arg) {
@@ -192,14 +193,16 @@ class BackendRegistry {
     } else {
       cls_name = "SingleProcessBackend";
     }
-    if (!cfg) {
-      const char* path = std::getenv(kBackendConfigEnv);
-      cfg = (path && *path) ? read_config_file(path) : BackendConfig::object();
+    BackendConfig cfg;
+    if (cfg_arg) {
+      cfg = *cfg_arg;
+    } else if (const char* path = std::getenv(kBackendConfigEnv); path && *path) {
+      cfg = read_config_file(path);
     }
-    if (cfg->is_null()) cfg = BackendConfig::object();
-    if (!cfg->is_object()) {
+    if (cfg.is_null()) cfg = BackendConfig::object();
+    if (!cfg.is_object()) {
       throw BackendError("backend config for " + cls_name + " must be a JSON object, not " +
-                         std::string(cfg->type_name()));
+                         std::string(cfg.type_name()));
     }
     auto it = by_name_.find(cls_name);
     if (it == by_name_.end()) {
@@ -207,10 +210,10 @@ class BackendRegistry {
                          "); registered classes: " + registered_list());
     }
     std::shared_ptr<const BackendClass> next = it->second;
-    if (next->initialize) next->initialize(*cfg);  // may throw; nothing has changed yet
+    if (next->initialize) next->initialize(cfg);  // may throw; nothing has changed yet
     std::shared_ptr<const BackendClass> previous = current_;
     current_ = next;
-    config_ = std::make_shared<const BackendConfig>(std::move(*cfg));
+    config_ = std::make_shared<const BackendConfig>(std::move(cfg));
     if (previous) {
       for (Rebindable* r : tracked_) r->rebind(*previous, *current_, *config_);
     }
@@ -261,7 +264,8 @@ inline std::vector<std::string> registered_backends() {
 ///     pytheus::load_backend("MultiProcessRedisBackend", {{"host", "127.0.0.1"}, {"port", 6379}});
 inline void load_backend(std::optional<std::string_view> backend_class = std::nullopt,
                          std::optional<BackendConfig> backend_config = std::nullopt) {
-  detail::BackendRegistry::instance().load(backend_class, std::move(backend_config));
+  detail::BackendRegistry::instance().load(backend_class,
+                                           backend_config ? &*backend_config : nullptr);
 }
 
 /// Loads the class registered for type `B`.
