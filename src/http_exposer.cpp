@@ -523,8 +523,8 @@ bool Exposer::running() const {
 }
 
 std::uint16_t Exposer::port() const {
-  if (running()) return impl_->port_.load();
-  return impl_->requested_port_;
+  const std::uint16_t bound = impl_->port_.load();
+  return bound != 0 ? bound : impl_->requested_port_;
 }
 
 const std::string& Exposer::bind_address() const {

@@ -470,6 +470,7 @@ TEST_F(HttpExposerTest, StopRefusesConnectionsAndStartServesAgain) {
   const auto port = exposer.port();
   exposer.stop();
   EXPECT_FALSE(exposer.running());
+  EXPECT_EQ(exposer.port(), port);
   exposer.stop();  // twice is fine
   httplib::Client c("127.0.0.1", port);
   auto res = c.Get("/metrics");

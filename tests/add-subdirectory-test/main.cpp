@@ -32,7 +32,6 @@ int main() {
   pytheus::http::Exposer exposer("127.0.0.1", 0);
   exposer.start();
   const std::string response = http_get(exposer.port(), "/metrics");
-  exposer.stop();
   if (response.find(" 200 OK\r\n") == std::string::npos ||
       response.find("\nconsumer_jobs_total 3\n") == std::string::npos ||
       response.find("\nprocess_cpu_seconds_total ") == std::string::npos) {

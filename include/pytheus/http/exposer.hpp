@@ -90,8 +90,8 @@ class Exposer {
   /// Returns whether the exposer is started.
   bool running() const;
 
-  /// Returns the bound port once started (the free port picked when 0 was asked for), else
-  /// the port given to the constructor.
+  /// Returns the port bound by the last start() (the free port picked when 0 was asked for,
+  /// also after stop()), or the port given to the constructor before the first start().
   std::uint16_t port() const;
   /// Returns the bind address given to the constructor.
   const std::string& bind_address() const;
