@@ -21,21 +21,30 @@ else()
   set(PYTHEUS_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
 
-# The core: every header except those of the components, which install their own.
-install(DIRECTORY include/pytheus DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
-        PATTERN "http" EXCLUDE)
+# Headers of the compiled components, under include/pytheus (a directory or a file): each is
+# installed with its component only. The redis component adds its own here.
+set(PYTHEUS_COMPONENT_HEADERS http)
+
+# The core: every header but the components'.
+set(pytheus_excludes "")
+foreach(header IN LISTS PYTHEUS_COMPONENT_HEADERS)
+  string(REGEX REPLACE "([.+])" "\\\\\\1" header_regex "${header}")
+  list(APPEND pytheus_excludes REGEX "/include/pytheus/${header_regex}(/.*)?$" EXCLUDE)
+endforeach()
+install(DIRECTORY include/pytheus DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}" ${pytheus_excludes})
 install(TARGETS pytheus EXPORT pytheusTargets)
 install(EXPORT pytheusTargets NAMESPACE pytheus:: DESTINATION "${PYTHEUS_CMAKE_DIR}")
 configure_file(cmake/pytheus.pc.in pytheus.pc @ONLY)
 install(FILES "${CMAKE_CURRENT_BINARY_DIR}/pytheus.pc" DESTINATION "${PYTHEUS_PKGCONFIG_DIR}")
 
-# pytheus_install_component(NAME TARGET HEADER_DIR PC_DEPS): installs a compiled component:
-# its target in its own export set, its headers, `pytheus-NAME.cmake` (from
+# pytheus_install_component(NAME TARGET HEADERS PC_DEPS): installs a compiled component: its
+# target in its own export set, its headers (HEADERS: a directory or a file under
+# include/pytheus, listed in PYTHEUS_COMPONENT_HEADERS), `pytheus-NAME.cmake` (from
 # cmake/pytheus-NAME.cmake.in: its dependencies, then its targets) and `pytheus-NAME.pc` (from
 # cmake/pytheus-NAME.pc.in). In those templates @PYTHEUS_STATIC@ is TRUE when the library is
 # static, since its own dependencies (PC_DEPS, pkg-config modules) are then needed when a
 # program links it: @PYTHEUS_PC_REQUIRES@ lists them if so, @PYTHEUS_PC_REQUIRES_PRIVATE@ if not.
-function(pytheus_install_component name target header_dir pc_deps)
+function(pytheus_install_component name target headers pc_deps)
   get_target_property(type ${target} TYPE)
   if(type STREQUAL "STATIC_LIBRARY")
     set(PYTHEUS_STATIC TRUE)
@@ -48,8 +57,12 @@ function(pytheus_install_component name target header_dir pc_deps)
   endif()
   install(TARGETS ${target} EXPORT pytheus-${name}Targets)
   install(EXPORT pytheus-${name}Targets NAMESPACE pytheus:: DESTINATION "${PYTHEUS_CMAKE_DIR}")
-  install(DIRECTORY "include/pytheus/${header_dir}"
-          DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/pytheus")
+  get_filename_component(parent "${CMAKE_INSTALL_INCLUDEDIR}/pytheus/${headers}" DIRECTORY)
+  if(IS_DIRECTORY "${PROJECT_SOURCE_DIR}/include/pytheus/${headers}")
+    install(DIRECTORY "include/pytheus/${headers}" DESTINATION "${parent}")
+  else()
+    install(FILES "include/pytheus/${headers}" DESTINATION "${parent}")
+  endif()
   configure_file(cmake/pytheus-${name}.cmake.in pytheus-${name}.cmake @ONLY)
   configure_file(cmake/pytheus-${name}.pc.in pytheus-${name}.pc @ONLY)
   install(FILES "${CMAKE_CURRENT_BINARY_DIR}/pytheus-${name}.cmake"
@@ -61,6 +74,9 @@ endfunction()
 if(PYTHEUS_WITH_HTTP)
   pytheus_install_component(http pytheus_http http "cpp-httplib zlib")
 endif()
+# The redis component: pytheus_install_component(redis pytheus_redis <header> hiredis), with
+# cmake/pytheus-redis.cmake.in (find_dependency for hiredis when static) and
+# cmake/pytheus-redis.pc.in.
 
 configure_package_config_file(cmake/pytheusConfig.cmake.in pytheusConfig.cmake
                               INSTALL_DESTINATION "${PYTHEUS_CMAKE_DIR}")
