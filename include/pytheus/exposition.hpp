@@ -312,6 +312,52 @@ inline std::string generate_metrics(Format format) {
   return generate_metrics(default_registry(), format);
 }
 
+namespace detail {
+
+// Puts a registry's prefix before the family names it yields, so that registries with
+// different prefixes can share one TextWriter (and its one-block-per-family check).
+class PrefixedWriter final : public MetricWriter {
+ public:
+  PrefixedWriter(MetricWriter& out, std::string prefix) : out_(out), prefix_(std::move(prefix)) {}
+
+  void family(std::string_view name, std::string_view help, MetricType type,
+              std::string_view unit) override {
+    if (prefix_.empty()) return out_.family(name, help, type, unit);
+    name_.assign(prefix_).append("_").append(name);
+    out_.family(name_, help, type, unit);
+  }
+  void sample(std::string_view suffix, const LabelView* labels, std::size_t count,
+              double value) override {
+    out_.sample(suffix, labels, count, value);
+  }
+
+ private:
+  MetricWriter& out_;
+  const std::string prefix_;
+  std::string name_;
+};
+
+}  // namespace detail
+
+/// Returns one exposition of several registries, each family under its own registry's
+/// prefix: what an HTTP exposer serves when it adds its own metrics to a user's registry.
+/// Throws CollectError when a registry cannot be read or two of them yield the same family.
+///
+/// **Example**:
+///     std::string text = pytheus::generate_metrics({&app, &sidecar},
+///     pytheus::Format::openmetrics);
+inline std::string generate_metrics(const std::vector<const Registry*>& registries,
+                                    Format format = Format::prometheus) {
+  std::string out;
+  detail::TextWriter writer(out, format, "");
+  for (const Registry* registry : registries) {
+    detail::PrefixedWriter prefixed(writer, registry->prefix());
+    collect(*registry, prefixed);
+  }
+  writer.finish();
+  return out;
+}
+
 /// Picks the format a scraper asks for in its HTTP `Accept` header: OpenMetrics 1.0 when
 /// `application/openmetrics-text` (version 1.0.0, 0.0.1 or none) is acceptable with a
 /// quality at least that of everything else, else the Prometheus text format.

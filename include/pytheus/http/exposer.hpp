@@ -1,0 +1,110 @@
+// pytheus::http::Exposer: serves registries over HTTP for Prometheus to scrape.
+//
+// Part of the compiled target pytheus::http, which needs cpp-httplib (Debian:
+// libcpp-httplib-dev) and zlib to build; code that includes this header needs neither. Each
+// path serves one registry, followed by the exposer's own metrics (scrape counts and, unless
+// turned off, the process metrics). The format follows the scraper's `Accept` header, the
+// body is gzipped when `Accept-Encoding` allows it, and a scrape that cannot be answered with
+// current values gets 503 with a short reason, never a partial body. An Exposer is safe for
+// concurrent use; its destructor stops it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "pytheus/errors.hpp"
+#include "pytheus/registry.hpp"
+
+namespace pytheus::http {
+
+/// BasicAuth is the username and password a scraper must send with HTTP basic authentication.
+/// Requests without them get 401 with a `WWW-Authenticate` challenge for `realm`. The
+/// credentials travel in clear text: use it on trusted networks or behind TLS.
+struct BasicAuth {
+  std::string username;
+  std::string password;
+  std::string realm = "metrics";
+};
+
+/// ExposerOptions are the optional settings of an Exposer.
+struct ExposerOptions {
+  /// Requires these credentials on every request when set.
+  std::optional<BasicAuth> basic_auth;
+  /// Scrapes served at the same time; one more gets 503 with `Retry-After: 1`. At least 1.
+  std::size_t max_concurrent_scrapes = 4;
+  /// Gzips the body when the scraper's `Accept-Encoding` allows it.
+  bool gzip = true;
+  /// Adds the `process_*` metrics of this process (ProcessCollector) to every path.
+  bool process_collector = true;
+  /// How long an idle keep-alive connection is kept open for the scraper's next request.
+  std::chrono::seconds keep_alive_timeout{5};
+};
+
+/// Exposer serves one or more registries over HTTP on a bind address and port that the caller
+/// chooses; nothing listens on all interfaces unless asked for with "0.0.0.0" or "::".
+///
+/// GET and HEAD on a served path answer with the exposition: OpenMetrics 1.0.0 when the
+/// `Accept` header prefers it, else the Prometheus text format 0.0.4. Other methods on a served
+/// path get 405, other paths 404. A failed scrape (a backend's store unreachable, a collector
+/// throwing) gets 503 and counts in `pytheus_http_scrape_errors_total{path,reason="collect"}`;
+/// every answered scrape counts in `pytheus_http_scrapes_total{path,format,status}`. These
+/// self-metrics are process-local (AtomicBackend), whatever backend is loaded.
+///
+/// **Example**:
+///     pytheus::http::Exposer exposer("127.0.0.1", 8000);  // port 0: any free port
+///     exposer.start();                                    // GET /metrics: the default registry
+///     std::cout << "curl " << exposer.url() << "\n";
+class Exposer {
+ public:
+  /// Makes an exposer for `bind_address` (an IP address or host name; required, may not be
+  /// empty) and `port` (0 picks a free port when started). Throws pytheus::Error for an empty
+  /// address or invalid options.
+  Exposer(std::string bind_address, std::uint16_t port, ExposerOptions options = {});
+  /// Stops the exposer.
+  ~Exposer();
+  Exposer(const Exposer&) = delete;
+  Exposer& operator=(const Exposer&) = delete;
+
+  /// Serves `registry` on `path` (which must start with '/'); `registry` must outlive the
+  /// exposer. Throws pytheus::Error when the path is invalid or already served. May be called
+  /// before or after start().
+  void add(std::string path, Registry& registry);
+  /// Serves `registry` on `path`, keeping it alive as long as it is served.
+  void add(std::string path, std::shared_ptr<Registry> registry);
+  /// Stops serving `path`; returns whether it was served.
+  bool remove(std::string_view path);
+
+  /// Binds and starts serving in background threads; returns once connections are accepted.
+  /// When no path was added, serves the default registry on "/metrics". Throws pytheus::Error
+  /// naming the address when it cannot be resolved or bound (an address in use, say). Does
+  /// nothing when already started.
+  void start();
+  /// Stops accepting connections, lets scrapes in progress finish, closes idle keep-alive
+  /// connections and joins the threads. Does nothing when not started; start() may follow.
+  void stop();
+  /// Returns whether the exposer is started.
+  bool running() const;
+
+  /// Returns the port bound by the last start() (the free port picked when 0 was asked for,
+  /// also after stop()), or the port given to the constructor before the first start().
+  std::uint16_t port() const;
+  /// Returns the bind address given to the constructor.
+  const std::string& bind_address() const;
+  /// Returns the URL of `path` on this exposer, e.g. "http://127.0.0.1:8000/metrics".
+  std::string url(std::string_view path = "/metrics") const;
+
+  /// Returns the registry of the exposer's own metrics (scrape counts, process metrics), which
+  /// every path serves after its own registry.
+  Registry& self_registry();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pytheus::http

@@ -1,0 +1,122 @@
+# Packaging tests, run by ctest as `cmake -DMODE=... -DSOURCE_DIR=... -DWORK_DIR=...
+# -DGENERATOR=... -DCXX_COMPILER=... -P packaging.cmake`:
+#
+#   install           configure, build and install pytheus-cpp into WORK_DIR/prefix
+#   find-package      build and run tests/find-package-test against WORK_DIR/prefix, and check
+#                     how find_package treats components
+#   pkg-config        compile and run the same program with `pkg-config --cflags --libs`
+#   add-subdirectory  build and run tests/add-subdirectory-test (FetchContent with
+#                     -DFETCHCONTENT=ON)
+cmake_minimum_required(VERSION 3.25)
+
+foreach(var MODE SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "packaging.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+
+function(run)
+  execute_process(COMMAND ${ARGN} COMMAND_ECHO STDOUT COMMAND_ERROR_IS_FATAL ANY)
+endfunction()
+
+# Configures the project in `source` into `build`; returns the exit code, output and errors.
+function(try_configure_project source build result output)
+  execute_process(COMMAND "${CMAKE_COMMAND}" -S "${source}" -B "${build}" -G "${GENERATOR}"
+                          "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" "-DCMAKE_PREFIX_PATH=${prefix}"
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  set(${result} ${rc} PARENT_SCOPE)
+  set(${output} "${out}${err}" PARENT_SCOPE)
+endfunction()
+
+# Build type None: no optimisation, no debug info; these builds only have to link and run.
+set(common -G "${GENERATOR}" "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" -DCMAKE_BUILD_TYPE=None)
+set(prefix "${WORK_DIR}/prefix")
+
+if(MODE STREQUAL "install")
+  file(REMOVE_RECURSE "${WORK_DIR}")
+  run("${CMAKE_COMMAND}" -S "${SOURCE_DIR}" -B "${WORK_DIR}/build" ${common}
+      -DPYTHEUS_BUILD_TESTS=OFF -DPYTHEUS_BUILD_EXAMPLES=OFF -DPYTHEUS_BUILD_BENCH=OFF
+      -DPYTHEUS_INSTALL=ON)
+  run("${CMAKE_COMMAND}" --build "${WORK_DIR}/build")
+  run("${CMAKE_COMMAND}" --install "${WORK_DIR}/build" --prefix "${prefix}")
+  file(GLOB_RECURSE installed RELATIVE "${prefix}" "${prefix}/*")
+  list(SORT installed)
+  string(REPLACE ";" "\n  " listing "${installed}")
+  message(STATUS "installed:\n  ${listing}")
+  foreach(expected include/pytheus/pytheus.hpp include/pytheus/http/exposer.hpp
+                   include/pytheus/process_collector.hpp lib/libpytheus_http.a
+                   lib/cmake/pytheus/pytheusConfig.cmake
+                   lib/cmake/pytheus/pytheusConfigVersion.cmake
+                   lib/cmake/pytheus/pytheus-http.cmake lib/pkgconfig/pytheus.pc
+                   lib/pkgconfig/pytheus-http.pc)
+    if(NOT expected IN_LIST installed)
+      message(FATAL_ERROR "not installed: ${expected}")
+    endif()
+  endforeach()
+
+elseif(MODE STREQUAL "find-package")
+  set(build "${WORK_DIR}/find-package")
+  file(REMOVE_RECURSE "${build}")
+  run("${CMAKE_COMMAND}" -S "${SOURCE_DIR}/tests/find-package-test" -B "${build}" ${common}
+      "-DCMAKE_PREFIX_PATH=${prefix}")
+  run("${CMAKE_COMMAND}" --build "${build}")
+  run("${build}/consumer")
+
+  # Without COMPONENTS every installed component is loaded.
+  set(probe "${WORK_DIR}/find-package-probe")
+  file(WRITE "${probe}/CMakeLists.txt" [[
+cmake_minimum_required(VERSION 3.16)
+project(probe LANGUAGES CXX)
+find_package(pytheus CONFIG REQUIRED)
+if(NOT TARGET pytheus::pytheus OR NOT TARGET pytheus::http OR NOT pytheus_http_FOUND)
+  message(FATAL_ERROR "find_package(pytheus) did not load pytheus::http")
+endif()
+if(NOT pytheus_VERSION VERSION_EQUAL 0.1.0)
+  message(FATAL_ERROR "version ${pytheus_VERSION}")
+endif()
+]])
+  try_configure_project("${probe}" "${probe}/build" rc out)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "find_package(pytheus) without components failed:\n${out}")
+  endif()
+  # A component this installation does not have is an error that names it.
+  set(missing "${WORK_DIR}/find-package-missing")
+  file(WRITE "${missing}/CMakeLists.txt" [[
+cmake_minimum_required(VERSION 3.16)
+project(missing LANGUAGES CXX)
+find_package(pytheus CONFIG REQUIRED COMPONENTS http nosuch)
+]])
+  try_configure_project("${missing}" "${missing}/build" rc out)
+  if(rc EQUAL 0 OR NOT out MATCHES "component \"nosuch\" is not installed")
+    message(FATAL_ERROR "find_package(pytheus COMPONENTS nosuch) did not fail as expected:\n${out}")
+  endif()
+  message(STATUS "find_package: components behave")
+
+elseif(MODE STREQUAL "pkg-config")
+  file(GLOB pc_dirs "${prefix}/lib*/pkgconfig" "${prefix}/lib/*/pkgconfig")
+  string(REPLACE ";" ":" pc_path "${pc_dirs}")
+  set(ENV{PKG_CONFIG_PATH} "${pc_path}")
+  execute_process(COMMAND pkg-config --cflags --libs pytheus-http OUTPUT_VARIABLE flags
+                  OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
+  message(STATUS "pkg-config --cflags --libs pytheus-http: ${flags}")
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  file(MAKE_DIRECTORY "${WORK_DIR}/pkg-config")
+  run("${CXX_COMPILER}" -std=c++17 "${SOURCE_DIR}/tests/find-package-test/main.cpp" ${flags}
+      -o "${WORK_DIR}/pkg-config/consumer")
+  run("${WORK_DIR}/pkg-config/consumer")
+
+elseif(MODE STREQUAL "add-subdirectory")
+  if(FETCHCONTENT)
+    set(build "${WORK_DIR}/fetchcontent")
+  else()
+    set(build "${WORK_DIR}/add-subdirectory")
+  endif()
+  file(REMOVE_RECURSE "${build}")
+  run("${CMAKE_COMMAND}" -S "${SOURCE_DIR}/tests/add-subdirectory-test" -B "${build}" ${common}
+      "-DPYTHEUS_SOURCE_DIR=${SOURCE_DIR}" "-DUSE_FETCHCONTENT=${FETCHCONTENT}")
+  run("${CMAKE_COMMAND}" --build "${build}")
+  run("${build}/consumer")
+
+else()
+  message(FATAL_ERROR "packaging.cmake: unknown MODE \"${MODE}\"")
+endif()
