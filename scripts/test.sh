@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite three times: a normal build, an ASan+UBSan build and a TSan
-# build, each with ctest; then the libFuzzer targets (clang) for a fixed number of
+# build, each with ctest (the normal one also runs the short soak, `ctest -C soak -L soak`);
+# then the libFuzzer targets (clang) for a fixed number of
 # iterations, plain and under ASan+UBSan. `scripts/test.sh normal` (or asan, tsan, fuzz,
 # fuzz-asan) runs just those.
 # Set PYTHEUS_SKIP_DEPS=1 to skip the apt-get step.
@@ -29,7 +30,10 @@ suites=("$@")
 [ ${#suites[@]} -eq 0 ] && suites=(normal asan tsan fuzz fuzz-asan)
 for s in "${suites[@]}"; do
   case "$s" in
-    normal) run_suite normal "" RelWithDebInfo -DPYTHEUS_BUILD_BENCH=ON ;;
+    normal)
+      run_suite normal "" RelWithDebInfo -DPYTHEUS_BUILD_BENCH=ON
+      # The soak is not in the default ctest run; its short version runs here.
+      (cd build-test-normal && ctest -C soak -L soak --output-on-failure --timeout 600) ;;
     asan) run_suite asan "address,undefined" Debug -DPYTHEUS_BUILD_BENCH=OFF ;;
     tsan) run_suite tsan "thread" RelWithDebInfo -DPYTHEUS_BUILD_BENCH=OFF ;;
     fuzz | fuzz-asan)

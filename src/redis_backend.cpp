@@ -176,7 +176,7 @@ Config parse_config(const BackendConfig& j) {
   }
   if (auto v = int_of("port", 1, 65535)) c.port = static_cast<int>(*v);
   if (auto v = int_of("db", 0, 1LL << 31)) c.db = *v;
-  c.username = string_of("username", false);
+  c.username = string_of("username", true);
   c.password = string_of("password", true);
   c.unix_socket = string_of("unix_socket", false);
   c.key_prefix = string_of("key_prefix", false);
@@ -436,9 +436,11 @@ void atomic_add(std::atomic<double>& a, double v) {
   }
 }
 
-// A dirty slot's deltas, taken for one flush transaction.
+// A dirty slot's deltas, taken for one flush transaction, or (`erase`) the deletion of a
+// removed series' fields or keys.
 struct Entry {
   std::shared_ptr<const Keys> keys;
+  bool erase = false;
   bool has_set = false;
   double set_value = 0;
   double value = 0;
@@ -560,11 +562,43 @@ class Instance {
     mark_dirty(s);
   }
 
-  // True when operations must go to the slot (write-behind, an outage, or deltas left from
-  // one) rather than straight to Redis.
+  // True when operations must go to the slot (write-behind, an outage, deltas left from one,
+  // or a removal not yet delivered) rather than straight to Redis, so that they reach Redis
+  // in order.
   bool deferred(const Slot& s) const {
     return cfg.write_behind || s.dirty.load(std::memory_order_seq_cst) ||
-           down_.load(std::memory_order_relaxed);
+           down_.load(std::memory_order_relaxed) || erasing_.load(std::memory_order_relaxed) != 0;
+  }
+
+  // The series of `s` was removed: its local deltas, and those taken for a flush but not yet
+  // delivered, are dropped (a later flush must not bring it back), and the deletion of its
+  // fields or keys is queued behind every earlier update. Write-through sends it at once;
+  // write-behind with the next flush. Never throws for Redis errors: while Redis is
+  // unreachable the deletion waits, like a delta, and is delivered when it is back.
+  void erase(Slot& s) {
+    bool left = false;
+    {
+      std::lock_guard<std::mutex> lock(control_mu_);
+      {
+        std::lock_guard<std::mutex> set_lock(s.set_mu);
+        s.has_set = false;
+        s.value.store(0, std::memory_order_seq_cst);
+        for (std::size_t i = 0; i < s.ncounts; ++i) s.counts[i].store(0);
+      }
+      // Changing a batch whose EXEC may have been applied is safe: if it was, the sequence
+      // key says so and it is not sent again; if not, it is sent without the series. Either
+      // way the deletion follows it.
+      batch_.erase(std::remove_if(batch_.begin(), batch_.end(),
+                                  [&](const Entry& e) { return !e.erase && e.keys == s.keys; }),
+                   batch_.end());
+      batch_size_.store(batch_.size(), std::memory_order_relaxed);
+      erasures_.push_back(s.keys);
+      queued_erasures_.store(erasures_.size(), std::memory_order_relaxed);
+      erasing_.fetch_add(1, std::memory_order_relaxed);
+      std::string why;
+      left = cfg.write_behind || !flush_locked(why);
+    }
+    if (left && !flusher_running_.load(std::memory_order_acquire)) start_flusher();
   }
 
   // --- write-through ------------------------------------------------------------------
@@ -660,6 +694,10 @@ class Instance {
 
   void mark_down(const std::string& why) {
     counters().errors.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(last_error_mu_);
+      last_error_ = why;
+    }
     next_probe_.store(now_ms() + retry_ms, std::memory_order_relaxed);
     if (!down_.exchange(true)) {
       epoch_.fetch_add(1);
@@ -674,7 +712,8 @@ class Instance {
 
   bool is_down() const { return down_.load(std::memory_order_relaxed); }
   std::size_t pending() const {
-    return pending_.load(std::memory_order_relaxed) + batch_size_.load(std::memory_order_relaxed);
+    return pending_.load(std::memory_order_relaxed) + batch_size_.load(std::memory_order_relaxed) +
+           queued_erasures_.load(std::memory_order_relaxed);
   }
 
   // Opens the control connection at load time; throws BackendError when it cannot.
@@ -727,10 +766,14 @@ class Instance {
   // sockets and threads are not ours.
   void reset_in_child() {
     epoch_.fetch_add(1);
+    new (&last_error_mu_) std::mutex();  // a parent thread may have held it
     control_.close();
     batch_.clear();
     batch_size_.store(0);
     batch_sent_ = false;
+    erasures_.clear();
+    queued_erasures_.store(0);
+    erasing_.store(0);
     new_identity();
     for (Slot* s = slots_; s != nullptr;) {
       Slot* next = s->next;
@@ -873,6 +916,17 @@ class Instance {
       c.append(3, argv, lens);
     }
   }
+  static void append_delete(Connection& c, const Keys& k, const std::string& key) {
+    if (k.hash) {
+      const char* argv[3] = {"HDEL", key.data(), k.field.data()};
+      const std::size_t lens[3] = {4, key.size(), k.field.size()};
+      c.append(3, argv, lens);
+    } else {
+      const char* argv[2] = {"DEL", key.data()};
+      const std::size_t lens[2] = {3, key.size()};
+      c.append(2, argv, lens);
+    }
+  }
   static void append_set(Connection& c, const Keys& k, const std::string& key, const char* num,
                          std::size_t n) {
     if (k.hash) {
@@ -899,12 +953,12 @@ class Instance {
     if (control_usable()) return true;
     control_.close();
     if (!force && down_.load() && now_ms() < next_probe_.load()) {
+      std::lock_guard<std::mutex> error_lock(last_error_mu_);
       why = last_error_.empty() ? "connection failed" : last_error_;
       return false;
     }
     why = control_.open(cfg, cfg.connect_timeout_ms);
     if (!why.empty()) {
-      last_error_ = why;
       mark_down(why);
       return false;
     }
@@ -915,13 +969,21 @@ class Instance {
 
   void control_failed(std::string& why) {
     why = control_.error();
-    last_error_ = why;
     control_.close();
     mark_down(why);
   }
 
-  // Moves every dirty slot's deltas into batch_, and frees retired slots that are clean.
+  // Moves the queued deletions and then every dirty slot's deltas into batch_, and frees
+  // retired slots that are clean.
   void take_dirty() {
+    for (std::shared_ptr<const Keys>& k : erasures_) {
+      Entry e;
+      e.keys = std::move(k);
+      e.erase = true;
+      batch_.push_back(std::move(e));
+    }
+    erasures_.clear();
+    queued_erasures_.store(0, std::memory_order_relaxed);
     Slot* s = dirty_.exchange(nullptr, std::memory_order_acquire);
     while (s != nullptr) {
       Slot* next = s->next_dirty;
@@ -986,6 +1048,13 @@ class Instance {
     char num[32];
     for (const Entry& e : batch_) {
       const Keys& k = *e.keys;
+      if (e.erase) {
+        for (const std::string& key : k.keys) {
+          append_delete(control_, k, key);
+          ++cmds;
+        }
+        continue;
+      }
       if (!k.histogram) {
         if (e.has_set) {
           append_set(control_, k, k.keys[0], num,
@@ -1072,6 +1141,9 @@ class Instance {
   }
 
   void batch_applied() {
+    std::size_t erased = 0;
+    for (const Entry& e : batch_) erased += e.erase;
+    if (erased != 0) erasing_.fetch_sub(erased, std::memory_order_relaxed);
     batch_.clear();
     batch_size_.store(0, std::memory_order_relaxed);
     batch_sent_ = false;
@@ -1098,6 +1170,9 @@ class Instance {
   std::mutex control_mu_;
   Connection control_;
   std::uint64_t control_epoch_ = 0;
+  // Why the last connection or round trip of any thread failed: what a scrape reports while
+  // it waits to retry.
+  std::mutex last_error_mu_;
   std::string last_error_;
   std::vector<Entry> batch_;
   bool batch_sent_ = false;  // its EXEC may have been applied: look the sequence key up
@@ -1105,6 +1180,11 @@ class Instance {
   std::uint64_t seq_ = 0;
   std::string seq_key_;
   std::atomic<std::size_t> batch_size_{0};
+  // Removed series whose deletion is not yet in batch_ (control_mu_), their number, and the
+  // number of deletions not yet delivered (queued or in batch_).
+  std::vector<std::shared_ptr<const Keys>> erasures_;
+  std::atomic<std::size_t> queued_erasures_{0};
+  std::atomic<std::size_t> erasing_{0};
 
   std::mutex slots_mu_;
   Slot* slots_ = nullptr;
@@ -1162,6 +1242,7 @@ class RedisValue final : public Backend {
   void dec(double v) override { change(false, -v); }
   void set(double v) override { change(true, v); }
   double get() override { return inst_.read_series(*keys_, info_)[0]; }
+  void erase() override { inst_.erase(*slot_); }
 
  private:
   void change(bool set, double v) {
@@ -1217,6 +1298,8 @@ class RedisHistogram final : public HistogramBackend {
     return s;
   }
 
+  void erase() override { inst_.erase(*slot_); }
+
   void merge(const HistogramSnapshot& other) override {
     // Carried from an in-process backend: delivered with the next flush.
     double previous = 0;
@@ -1240,27 +1323,6 @@ class RedisHistogram final : public HistogramBackend {
 
 // ---------------------------------------------------------------------------------------
 // Reads.
-
-// What the scrape makes of one hash field: its labels (sorted by name) and canonical field,
-// or invalid.
-struct ParsedField {
-  bool valid = false;
-  std::string canonical;
-  Labels labels;
-};
-
-ParsedField parse_field(std::string_view field, const std::vector<std::string>& sorted_names) {
-  ParsedField p;
-  auto labels = parse_labels_field(field);
-  if (!labels || labels->size() != sorted_names.size()) return p;
-  for (std::size_t i = 0; i < sorted_names.size(); ++i) {
-    if ((*labels)[i].first != sorted_names[i]) return p;
-  }
-  p.canonical = labels_field(*labels);
-  p.labels = std::move(*labels);
-  p.valid = true;
-  return p;
-}
 
 void invalid_field(const std::string& key, std::string_view field, const std::string& problem) {
   counters().invalid_fields.fetch_add(1, std::memory_order_relaxed);

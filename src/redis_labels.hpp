@@ -1,5 +1,6 @@
 // Label sets as pytheus writes them in Redis hash fields: Python's json.dumps of a dict
-// (separators ", " and ": ", ensure_ascii). Private to pytheus::redis; the tests include it.
+// (separators ", " and ": ", ensure_ascii). Private to pytheus::redis; the tests and
+// fuzz/fuzz_redis_fields include it.
 #pragma once
 
 #include <charconv>
@@ -196,6 +197,28 @@ inline std::optional<std::vector<std::pair<std::string, std::string>>> parse_lab
   }
   // nlohmann's object is a std::map: keys come out sorted, duplicates already merged.
   return out;
+}
+
+// What a scrape makes of one hash field of a metric whose label names are `sorted_names`:
+// its labels (sorted by name) and canonical field, or invalid (skipped and counted).
+struct ParsedField {
+  bool valid = false;
+  std::string canonical;
+  std::vector<std::pair<std::string, std::string>> labels;
+};
+
+inline ParsedField parse_field(std::string_view field,
+                               const std::vector<std::string>& sorted_names) {
+  ParsedField p;
+  auto labels = parse_labels_field(field);
+  if (!labels || labels->size() != sorted_names.size()) return p;
+  for (std::size_t i = 0; i < sorted_names.size(); ++i) {
+    if ((*labels)[i].first != sorted_names[i]) return p;
+  }
+  p.canonical = labels_field(*labels);
+  p.labels = std::move(*labels);
+  p.valid = true;
+  return p;
 }
 
 }  // namespace pytheus::detail::redis

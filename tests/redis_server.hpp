@@ -125,6 +125,8 @@ class RedisServer {
     bool aof = false;
     std::string password;
     bool unix_socket = false;
+    // More redis-server arguments, e.g. {"--maxclients", "8"}.
+    std::vector<std::string> extra_args;
   };
 
   RedisServer() : RedisServer(Options{}) {}
@@ -148,6 +150,7 @@ class RedisServer {
   }
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   std::string socket_path() const { return dir_ + "/redis.sock"; }
 
   // The backend configuration for this server, plus `extra`.
@@ -222,6 +225,7 @@ class RedisServer {
       args.push_back("--unixsocket");
       args.push_back(socket_path());
     }
+    for (const std::string& a : options_.extra_args) args.push_back(a);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

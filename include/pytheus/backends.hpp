@@ -177,8 +177,12 @@ class BackendRegistry {
     try {
       return nlohmann::json::parse(text.str());
     } catch (const nlohmann::json::exception& e) {
+      // nlohmann quotes the text it last read ("last read: '...'"): that may be a password.
+      std::string why = e.what();
+      const std::size_t quoted = why.find("; last read: ");
+      if (quoted != std::string::npos) why.erase(quoted);
       throw BackendError(std::string("invalid JSON in backend config file \"") + path +
-                         "\" (from " + kBackendConfigEnv + "): " + e.what());
+                         "\" (from " + kBackendConfigEnv + "): " + why);
     }
   }
 

@@ -261,7 +261,7 @@ class ValueStorage {
   ValueStorage(const MetricDescriptor& d, const std::vector<std::string>& values)
       : value_(empty_config(), make_info(d, values), std::nullopt) {}
   B& get(const MetricDescriptor&, const std::vector<std::string>&) { return value_; }
-  void erase() {
+  void erase(const MetricDescriptor&, const std::vector<std::string>&) {
     if constexpr (has_erase<B>::value) value_.erase();
   }
   void rebind(const MetricDescriptor&, const std::vector<std::string>&, const BackendClass&,
@@ -286,8 +286,9 @@ class ValueStorage<LoadedBackend> {
     return bind(d, values);
   }
 
-  void erase() {
-    if (Backend* p = impl_.load(std::memory_order_acquire)) p->erase();
+  // Binds first when unused: a shared store may hold the series from other processes.
+  void erase(const MetricDescriptor& d, const std::vector<std::string>& values) {
+    get(d, values).erase();
   }
 
   // Called by load_backend with its lock held.
@@ -329,7 +330,7 @@ class HistogramStorage {
   histogram_backend_t<B>& get(const MetricDescriptor&, const std::vector<std::string>&) {
     return value_;
   }
-  void erase() { value_.erase(); }
+  void erase(const MetricDescriptor&, const std::vector<std::string>&) { value_.erase(); }
   void rebind(const MetricDescriptor&, const std::vector<std::string>&, const BackendClass&,
               const BackendClass&, const BackendConfig&) {}
 
@@ -351,8 +352,8 @@ class HistogramStorage<LoadedBackend> {
     return bind(d, values);
   }
 
-  void erase() {
-    if (HistogramBackend* p = impl_.load(std::memory_order_acquire)) p->erase();
+  void erase(const MetricDescriptor& d, const std::vector<std::string>& values) {
+    get(d, values).erase();
   }
 
   void rebind(const MetricDescriptor& d, const std::vector<std::string>& values,
@@ -408,7 +409,7 @@ class Series {
     storage_.rebind(*desc_, values_, from, to, config);
   }
   // Deletes what the backend stores for this series (the series was removed).
-  void erase() { storage_.erase(); }
+  void erase() { storage_.erase(*desc_, values_); }
 
  private:
   const std::shared_ptr<const MetricDescriptor> desc_;
