@@ -46,8 +46,8 @@ bool exception_matches() {
 ///     pytheus::Counter requests("http_requests_total", "Requests served.", {"method", "code"});
 ///     requests.labels({{"method", "GET"}, {"code", "200"}}).inc();
 template <class B = LoadedBackend>
-class BasicCounter : public detail::MetricHandle<detail::ValueSeries<B>> {
-  using Base = detail::MetricHandle<detail::ValueSeries<B>>;
+class BasicCounter : public detail::MetricHandle<BasicCounter<B>, detail::ValueSeries<B>> {
+  using Base = detail::MetricHandle<BasicCounter<B>, detail::ValueSeries<B>>;
   friend Base;
 
  public:
@@ -64,17 +64,6 @@ class BasicCounter : public detail::MetricHandle<detail::ValueSeries<B>> {
                                    {},
                                    {}}) {}
   explicit BasicCounter(MetricOptions options) : Base(MetricType::counter, std::move(options)) {}
-
-  /// Returns the handle with these labels set (merged over this handle's); partial when some
-  /// remain unset.
-  BasicCounter labels(std::initializer_list<LabelPair> labels) const {
-    return this->template with_labels<BasicCounter>(labels.begin(), labels.end());
-  }
-  template <class Map,
-            class = decltype(std::string_view(std::declval<const Map&>().begin()->first))>
-  BasicCounter labels(const Map& labels) const {
-    return this->template with_labels<BasicCounter>(labels.begin(), labels.end());
-  }
 
   /// Adds `value` (default 1). Throws InvalidValueError for a negative or NaN value.
   void inc(double value = 1) const {

@@ -19,9 +19,11 @@ namespace pytheus {
 ///     pytheus::Gauge in_flight("in_flight_requests", "Requests being served.");
 ///     { auto guard = in_flight.track_inprogress(); serve(); }
 template <class B = LoadedBackend>
-class BasicGauge : public detail::MetricHandle<detail::ValueSeries<B>> {
-  using Base = detail::MetricHandle<detail::ValueSeries<B>>;
+class BasicGauge : public detail::MetricHandle<BasicGauge<B>, detail::ValueSeries<B>>,
+                   public detail::Timed<BasicGauge<B>> {
+  using Base = detail::MetricHandle<BasicGauge<B>, detail::ValueSeries<B>>;
   friend Base;
+  friend detail::Timed<BasicGauge>;
 
  public:
   BasicGauge(std::string name, std::string description,
@@ -35,15 +37,6 @@ class BasicGauge : public detail::MetricHandle<detail::ValueSeries<B>> {
                                  {},
                                  {}}) {}
   explicit BasicGauge(MetricOptions options) : Base(MetricType::gauge, std::move(options)) {}
-
-  BasicGauge labels(std::initializer_list<LabelPair> labels) const {
-    return this->template with_labels<BasicGauge>(labels.begin(), labels.end());
-  }
-  template <class Map,
-            class = decltype(std::string_view(std::declval<const Map&>().begin()->first))>
-  BasicGauge labels(const Map& labels) const {
-    return this->template with_labels<BasicGauge>(labels.begin(), labels.end());
-  }
 
   /// Adds `value` (default 1). Throws InvalidValueError for NaN.
   void inc(double value = 1) const {
@@ -107,28 +100,9 @@ class BasicGauge : public detail::MetricHandle<detail::ValueSeries<B>> {
     };
   }
 
-  /// Returns a timer that sets the gauge to the seconds elapsed when the scope ends.
-  auto time() const {
-    this->series();
-    return detail::ScopeTimer([g = *this](double seconds) { g.set(seconds); });
-  }
-  /// Calls `f()` and sets the gauge to the seconds it took; returns what `f` returns.
-  template <class F>
-  decltype(auto) time(F&& f) const {
-    auto timer = time();
-    return std::invoke(std::forward<F>(f));
-  }
-  /// Returns `f` wrapped so that each call sets the gauge to its duration.
-  template <class F>
-  auto wrap_time(F f) const {
-    return [g = *this, f = std::move(f)](auto&&... args) mutable -> decltype(auto) {
-      auto timer = g.time();
-      return std::invoke(f, std::forward<decltype(args)>(args)...);
-    };
-  }
-
  private:
   explicit BasicGauge(typename Base::Parts parts) : Base(std::move(parts)) {}
+  void record_duration(double seconds) const { set(seconds); }
 
   void check(double value, const char* op) const {
     if (PYTHEUS_UNLIKELY(value != value)) {

@@ -23,9 +23,11 @@ namespace pytheus {
 ///     latency.observe(0.3);
 ///     { auto timer = latency.time(); handle(); }
 template <class B = LoadedBackend>
-class BasicHistogram : public detail::MetricHandle<detail::HistogramSeries<B>> {
-  using Base = detail::MetricHandle<detail::HistogramSeries<B>>;
+class BasicHistogram : public detail::MetricHandle<BasicHistogram<B>, detail::HistogramSeries<B>>,
+                       public detail::Timed<BasicHistogram<B>> {
+  using Base = detail::MetricHandle<BasicHistogram<B>, detail::HistogramSeries<B>>;
   friend Base;
+  friend detail::Timed<BasicHistogram>;
 
  public:
   BasicHistogram(std::string name, std::string description,
@@ -40,15 +42,6 @@ class BasicHistogram : public detail::MetricHandle<detail::HistogramSeries<B>> {
                                      std::move(buckets)}) {}
   explicit BasicHistogram(MetricOptions options)
       : Base(MetricType::histogram, std::move(options)) {}
-
-  BasicHistogram labels(std::initializer_list<LabelPair> labels) const {
-    return this->template with_labels<BasicHistogram>(labels.begin(), labels.end());
-  }
-  template <class Map,
-            class = decltype(std::string_view(std::declval<const Map&>().begin()->first))>
-  BasicHistogram labels(const Map& labels) const {
-    return this->template with_labels<BasicHistogram>(labels.begin(), labels.end());
-  }
 
   /// Records `value`. Throws InvalidValueError for NaN.
   void observe(double value) const {
@@ -68,28 +61,9 @@ class BasicHistogram : public detail::MetricHandle<detail::HistogramSeries<B>> {
   /// Returns the cumulative bucket counts, sum and count of this series.
   HistogramSnapshot snapshot() const { return this->series().get().snapshot(); }
 
-  /// Returns a timer that observes the seconds elapsed when the scope ends.
-  auto time() const {
-    this->series();
-    return detail::ScopeTimer([h = *this](double seconds) { h.observe(seconds); });
-  }
-  /// Calls `f()` and observes the seconds it took; returns what `f` returns.
-  template <class F>
-  decltype(auto) time(F&& f) const {
-    auto timer = time();
-    return std::invoke(std::forward<F>(f));
-  }
-  /// Returns `f` wrapped so that each call's duration is observed: the decorator form.
-  template <class F>
-  auto wrap_time(F f) const {
-    return [h = *this, f = std::move(f)](auto&&... args) mutable -> decltype(auto) {
-      auto timer = h.time();
-      return std::invoke(f, std::forward<decltype(args)>(args)...);
-    };
-  }
-
  private:
   explicit BasicHistogram(typename Base::Parts parts) : Base(std::move(parts)) {}
+  void record_duration(double seconds) const { observe(seconds); }
 };
 
 /// Histogram is a histogram on the loaded backend.

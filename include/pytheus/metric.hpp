@@ -271,17 +271,49 @@ class ValueStorage {
   B value_;
 };
 
-// One stored value on the loaded backend, bound on first use and moved by load_backend.
-template <>
-class ValueStorage<LoadedBackend> {
- public:
-  ValueStorage(const MetricDescriptor&, const std::vector<std::string>&) {}
-  ValueStorage(const ValueStorage&) = delete;
-  ValueStorage& operator=(const ValueStorage&) = delete;
-  ~ValueStorage() { delete impl_.load(std::memory_order_acquire); }
+// How the loaded backend makes and carries over one kind of stored object: a value
+// (Backend) or a histogram or summary series (HistogramBackend).
+template <class Impl>
+struct LoadedKind;
 
-  Backend& get(const MetricDescriptor& d, const std::vector<std::string>& values) {
-    Backend* p = impl_.load(std::memory_order_acquire);
+template <>
+struct LoadedKind<Backend> {
+  static std::unique_ptr<Backend> make(const BackendClass& cls, const BackendConfig& config,
+                                       const MetricDescriptor& d,
+                                       const std::vector<std::string>& values) {
+    return cls.make_value(config, make_info(d, values), std::nullopt);
+  }
+  static void carry(Backend& from, Backend& to) {
+    const double v = from.get();
+    if (v != 0) to.inc(v);
+  }
+};
+
+template <>
+struct LoadedKind<HistogramBackend> {
+  static std::unique_ptr<HistogramBackend> make(const BackendClass& cls,
+                                                const BackendConfig& config,
+                                                const MetricDescriptor& d,
+                                                const std::vector<std::string>& values) {
+    return cls.make_histogram(config, make_info(d, values), d.bucket_keys);
+  }
+  static void carry(HistogramBackend& from, HistogramBackend& to) {
+    HistogramSnapshot s = from.snapshot();
+    if (s.count != 0 || s.sum != 0) to.merge(s);
+  }
+};
+
+// One stored object on the loaded backend, bound on first use and moved by load_backend.
+template <class Impl>
+class LoadedStorage {
+ public:
+  LoadedStorage(const MetricDescriptor&, const std::vector<std::string>&) {}
+  LoadedStorage(const LoadedStorage&) = delete;
+  LoadedStorage& operator=(const LoadedStorage&) = delete;
+  ~LoadedStorage() { delete impl_.load(std::memory_order_acquire); }
+
+  Impl& get(const MetricDescriptor& d, const std::vector<std::string>& values) {
+    Impl* p = impl_.load(std::memory_order_acquire);
     if (PYTHEUS_LIKELY(p != nullptr)) return *p;
     return bind(d, values);
   }
@@ -294,31 +326,34 @@ class ValueStorage<LoadedBackend> {
   // Called by load_backend with its lock held.
   void rebind(const MetricDescriptor& d, const std::vector<std::string>& values,
               const BackendClass& from, const BackendClass& to, const BackendConfig& config) {
-    Backend* old = impl_.load(std::memory_order_acquire);
+    Impl* old = impl_.load(std::memory_order_acquire);
     if (old == nullptr) return;  // never used: binds to the new class on first use
-    std::unique_ptr<Backend> next = to.make_value(config, make_info(d, values), std::nullopt);
-    if (from.process_local) {
-      double carried = old->get();
-      if (carried != 0) next->inc(carried);
-    }
+    std::unique_ptr<Impl> next = LoadedKind<Impl>::make(to, config, d, values);
+    if (from.process_local) LoadedKind<Impl>::carry(*old, *next);
     impl_.store(next.release(), std::memory_order_release);
-    BackendRegistry::instance().retire(std::unique_ptr<Backend>(old));
+    BackendRegistry::instance().retire(std::unique_ptr<Impl>(old));
   }
 
  private:
-  Backend& bind(const MetricDescriptor& d, const std::vector<std::string>& values) {
+  Impl& bind(const MetricDescriptor& d, const std::vector<std::string>& values) {
     return BackendRegistry::instance().with_loaded(
-        [&](const BackendClass& cls, const BackendConfig& config) -> Backend& {
-          Backend* p = impl_.load(std::memory_order_acquire);
+        [&](const BackendClass& cls, const BackendConfig& config) -> Impl& {
+          Impl* p = impl_.load(std::memory_order_acquire);
           if (p == nullptr) {
-            p = cls.make_value(config, make_info(d, values), std::nullopt).release();
+            p = LoadedKind<Impl>::make(cls, config, d, values).release();
             impl_.store(p, std::memory_order_release);
           }
           return *p;
         });
   }
 
-  std::atomic<Backend*> impl_{nullptr};
+  std::atomic<Impl*> impl_{nullptr};
+};
+
+template <>
+class ValueStorage<LoadedBackend> : public LoadedStorage<Backend> {
+ public:
+  using LoadedStorage<Backend>::LoadedStorage;
 };
 
 // One histogram or summary series of a static backend type B.
@@ -339,51 +374,9 @@ class HistogramStorage {
 };
 
 template <>
-class HistogramStorage<LoadedBackend> {
+class HistogramStorage<LoadedBackend> : public LoadedStorage<HistogramBackend> {
  public:
-  HistogramStorage(const MetricDescriptor&, const std::vector<std::string>&) {}
-  HistogramStorage(const HistogramStorage&) = delete;
-  HistogramStorage& operator=(const HistogramStorage&) = delete;
-  ~HistogramStorage() { delete impl_.load(std::memory_order_acquire); }
-
-  HistogramBackend& get(const MetricDescriptor& d, const std::vector<std::string>& values) {
-    HistogramBackend* p = impl_.load(std::memory_order_acquire);
-    if (PYTHEUS_LIKELY(p != nullptr)) return *p;
-    return bind(d, values);
-  }
-
-  void erase(const MetricDescriptor& d, const std::vector<std::string>& values) {
-    get(d, values).erase();
-  }
-
-  void rebind(const MetricDescriptor& d, const std::vector<std::string>& values,
-              const BackendClass& from, const BackendClass& to, const BackendConfig& config) {
-    HistogramBackend* old = impl_.load(std::memory_order_acquire);
-    if (old == nullptr) return;
-    std::unique_ptr<HistogramBackend> next =
-        to.make_histogram(config, make_info(d, values), d.bucket_keys);
-    if (from.process_local) {
-      HistogramSnapshot carried = old->snapshot();
-      if (carried.count != 0 || carried.sum != 0) next->merge(carried);
-    }
-    impl_.store(next.release(), std::memory_order_release);
-    BackendRegistry::instance().retire(std::unique_ptr<HistogramBackend>(old));
-  }
-
- private:
-  HistogramBackend& bind(const MetricDescriptor& d, const std::vector<std::string>& values) {
-    return BackendRegistry::instance().with_loaded(
-        [&](const BackendClass& cls, const BackendConfig& config) -> HistogramBackend& {
-          HistogramBackend* p = impl_.load(std::memory_order_acquire);
-          if (p == nullptr) {
-            p = cls.make_histogram(config, make_info(d, values), d.bucket_keys).release();
-            impl_.store(p, std::memory_order_release);
-          }
-          return *p;
-        });
-  }
-
-  std::atomic<HistogramBackend*> impl_{nullptr};
+  using LoadedStorage<HistogramBackend>::LoadedStorage;
 };
 
 // One child of a family: its label values and its stored value(s). It shares the family's
@@ -730,10 +723,22 @@ class Family final : public MetricCollector,
 // The state every handle holds. Handles are values: copying one copies these pointers. A
 // handle to a complete child holds only the child (one reference count per copy); root and
 // partial handles hold the family.
-template <class S>
+template <class Derived, class S>
 class MetricHandle {
  public:
   using FamilyType = Family<S>;
+
+  /// Returns the handle with these labels set (merged over this handle's); partial when some
+  /// remain unset. The values may be given in any order.
+  Derived labels(std::initializer_list<LabelPair> labels) const {
+    return with_labels(labels.begin(), labels.end());
+  }
+  /// The same, from any map-like container of string pairs.
+  template <class Map,
+            class = decltype(std::string_view(std::declval<const Map&>().begin()->first))>
+  Derived labels(const Map& labels) const {
+    return with_labels(labels.begin(), labels.end());
+  }
 
   /// The metric name (without registry prefix).
   const std::string& name() const { return descriptor().name; }
@@ -882,7 +887,7 @@ class MetricHandle {
     return true;
   }
 
-  template <class Derived, class It>
+  template <class It>
   Derived with_labels(It first, It last) const {
     ValueBuffer buf(descriptor().label_names.size());
     if (merge(first, last, buf, "labels")) {
@@ -954,6 +959,34 @@ class ScopeTimer {
 
 template <class F>
 ScopeTimer(F) -> ScopeTimer<F>;
+
+// Adds time(), time(f) and wrap_time(f) to a handle whose record_duration(seconds) records
+// a duration (a gauge sets it, a histogram or summary observes it).
+template <class Derived>
+class Timed {
+ public:
+  /// Returns a timer that records the seconds elapsed when the scope ends.
+  auto time() const {
+    const Derived& self = static_cast<const Derived&>(*this);
+    self.series();  // fail now, not in a destructor, when labels are missing
+    return ScopeTimer([h = self](double seconds) { h.record_duration(seconds); });
+  }
+  /// Calls `f()` and records the seconds it took; returns what `f` returns.
+  template <class F>
+  decltype(auto) time(F&& f) const {
+    auto timer = time();
+    return std::invoke(std::forward<F>(f));
+  }
+  /// Returns `f` wrapped so that each call's duration is recorded: the decorator form.
+  template <class F>
+  auto wrap_time(F f) const {
+    return [h = static_cast<const Derived&>(*this),
+            f = std::move(f)](auto&&... args) mutable -> decltype(auto) {
+      auto timer = h.time();
+      return std::invoke(f, std::forward<decltype(args)>(args)...);
+    };
+  }
+};
 
 }  // namespace detail
 

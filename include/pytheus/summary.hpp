@@ -18,9 +18,11 @@ namespace pytheus {
 ///     pytheus::Summary sizes("payload_bytes", "Payload sizes.");
 ///     sizes.observe(512);
 template <class B = LoadedBackend>
-class BasicSummary : public detail::MetricHandle<detail::HistogramSeries<B>> {
-  using Base = detail::MetricHandle<detail::HistogramSeries<B>>;
+class BasicSummary : public detail::MetricHandle<BasicSummary<B>, detail::HistogramSeries<B>>,
+                     public detail::Timed<BasicSummary<B>> {
+  using Base = detail::MetricHandle<BasicSummary<B>, detail::HistogramSeries<B>>;
   friend Base;
+  friend detail::Timed<BasicSummary>;
 
  public:
   BasicSummary(std::string name, std::string description,
@@ -35,15 +37,6 @@ class BasicSummary : public detail::MetricHandle<detail::HistogramSeries<B>> {
                                    {}}) {}
   explicit BasicSummary(MetricOptions options) : Base(MetricType::summary, std::move(options)) {}
 
-  BasicSummary labels(std::initializer_list<LabelPair> labels) const {
-    return this->template with_labels<BasicSummary>(labels.begin(), labels.end());
-  }
-  template <class Map,
-            class = decltype(std::string_view(std::declval<const Map&>().begin()->first))>
-  BasicSummary labels(const Map& labels) const {
-    return this->template with_labels<BasicSummary>(labels.begin(), labels.end());
-  }
-
   /// Records `value`. Throws InvalidValueError for NaN.
   void observe(double value) const {
     if (PYTHEUS_UNLIKELY(value != value)) {
@@ -56,26 +49,9 @@ class BasicSummary : public detail::MetricHandle<detail::HistogramSeries<B>> {
   /// Returns the sum and count of this series (buckets empty).
   HistogramSnapshot snapshot() const { return this->series().get().snapshot(); }
 
-  /// Returns a timer that observes the seconds elapsed when the scope ends.
-  auto time() const {
-    this->series();
-    return detail::ScopeTimer([s = *this](double seconds) { s.observe(seconds); });
-  }
-  template <class F>
-  decltype(auto) time(F&& f) const {
-    auto timer = time();
-    return std::invoke(std::forward<F>(f));
-  }
-  template <class F>
-  auto wrap_time(F f) const {
-    return [s = *this, f = std::move(f)](auto&&... args) mutable -> decltype(auto) {
-      auto timer = s.time();
-      return std::invoke(f, std::forward<decltype(args)>(args)...);
-    };
-  }
-
  private:
   explicit BasicSummary(typename Base::Parts parts) : Base(std::move(parts)) {}
+  void record_duration(double seconds) const { observe(seconds); }
 };
 
 /// Summary is a summary on the loaded backend.
