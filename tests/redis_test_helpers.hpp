@@ -6,11 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <map>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -121,6 +123,16 @@ class RedisTest : public ::testing::Test {
 };
 
 // The two write modes, for parameterised tests.
+// Flushes until everything is delivered or `seconds` pass; returns whether it was.
+inline bool flush_within(int seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!pytheus::MultiProcessRedisBackend::flush()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
 inline nlohmann::json mode_config(const std::string& mode) {
   nlohmann::json c = {{"write_mode", mode}};
   if (mode == "write_behind") c["flush_interval_ms"] = 50;

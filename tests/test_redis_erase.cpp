@@ -8,6 +8,7 @@
 #include "redis_test_helpers.hpp"
 
 using namespace pytheus;
+using pytheus_test::flush_within;
 using pytheus_test::RawRedis;
 using pytheus_test::RedisModeTest;
 using pytheus_test::RedisServer;
@@ -28,15 +29,6 @@ std::vector<std::string> metric_keys(RawRedis& raw) {
     if (k.find("pytheus_flush_seq:") == std::string::npos) out.push_back(k);
   }
   return out;
-}
-
-bool flush_within(int seconds) {
-  const auto deadline = Clock::now() + std::chrono::seconds(seconds);
-  while (!MultiProcessRedisBackend::flush()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
 }
 
 struct Metrics {

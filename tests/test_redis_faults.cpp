@@ -26,6 +26,7 @@ extern "C" const char* __tsan_default_options() {
 #endif
 
 using namespace pytheus;
+using pytheus_test::flush_within;
 using pytheus_test::RawRedis;
 using pytheus_test::RedisReply;
 using pytheus_test::RedisServer;
@@ -44,15 +45,6 @@ double ms_since(Clock::time_point t0) {
 
 void sleep_ms(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-}
-
-bool flush_within(int seconds) {
-  const auto deadline = Clock::now() + std::chrono::seconds(seconds);
-  while (!MultiProcessRedisBackend::flush()) {
-    if (Clock::now() > deadline) return false;
-    sleep_ms(50);
-  }
-  return true;
 }
 
 // The metrics the threads update: each step is four operations, one per metric.

@@ -19,6 +19,7 @@ extern "C" const char* __tsan_default_options() {
 #endif
 
 using namespace pytheus;
+using pytheus_test::flush_within;
 using pytheus_test::fork_child;
 using pytheus_test::kHeavyIterations;
 using pytheus_test::RawRedis;
@@ -55,16 +56,6 @@ struct Workload {
     return c;
   }
 };
-
-// Flushes until everything is delivered or `seconds` pass.
-bool flush_within(int seconds) {
-  const auto deadline = Clock::now() + std::chrono::seconds(seconds);
-  while (!MultiProcessRedisBackend::flush()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
-}
 
 }  // namespace
 
