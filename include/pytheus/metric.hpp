@@ -25,6 +25,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -47,6 +48,20 @@
 #endif
 
 namespace pytheus {
+
+namespace detail {
+// String equality without a library call for the short strings label names and values
+// usually are.
+inline bool same(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  if (a.size() > 32) return a == b;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace detail
 
 /// Overflow says what a metric limited to `max_series` label sets does with a new one.
 enum class Overflow {
@@ -79,10 +94,12 @@ struct MetricDescriptor {
 
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
-  /// Returns the position of label `name` in label_names, or npos.
-  std::size_t index_of(std::string_view label) const {
+  /// Returns the position of label `label` in label_names, or npos. `hint` is checked
+  /// first: labels are usually given in their declared order.
+  std::size_t index_of(std::string_view label, std::size_t hint = 0) const {
+    if (hint < label_names.size() && detail::same(label_names[hint], label)) return hint;
     for (std::size_t i = 0; i < label_names.size(); ++i) {
-      if (label_names[i] == label) return i;
+      if (detail::same(label_names[i], label)) return i;
     }
     return npos;
   }
@@ -455,12 +472,15 @@ class ValueBuffer {
   std::unique_ptr<bool[]> heap_set_;
 };
 
+// FNV-1a over the values, each followed by its length so that ("ab", "") and ("a", "b")
+// differ. Inline: label values are short, and this runs on every labels() call.
 inline std::size_t hash_values(const std::string_view* values, std::size_t n) {
-  std::size_t h = 0xcbf29ce484222325ULL;
+  std::uint64_t h = 0xcbf29ce484222325ULL;
   for (std::size_t i = 0; i < n; ++i) {
-    h ^= std::hash<std::string_view>{}(values[i]) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    for (char c : values[i]) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    h = (h ^ values[i].size()) * 0x100000001b3ULL;
   }
-  return h;
+  return static_cast<std::size_t>(h);
 }
 
 // Counts the label sets refused or folded by metrics with max_series, exposed as
@@ -638,7 +658,7 @@ class Family final : public MetricCollector,
   static bool equal(const S& s, const std::string_view* values) {
     const auto& v = s.values();
     for (std::size_t i = 0; i < v.size(); ++i) {
-      if (v[i] != values[i]) return false;
+      if (!same(v[i], values[i])) return false;
     }
     return true;
   }
@@ -867,9 +887,9 @@ class MetricHandle {
       }
     }
     std::uint64_t given = 0;  // bits for the first 64 labels: enough to catch duplicates
-    for (; first != last; ++first) {
+    for (std::size_t k = 0; first != last; ++first, ++k) {
       std::string_view label = first->first;
-      std::size_t i = d.index_of(label);
+      std::size_t i = d.index_of(label, k);
       if (i == MetricDescriptor::npos) throw_unknown(label);
       if (i < 64) {
         if (given & (std::uint64_t{1} << i)) {
