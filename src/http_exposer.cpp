@@ -233,6 +233,8 @@ using Clock = std::chrono::steady_clock;
 // of what the client still sends, so that the error response is not lost to a reset.
 constexpr std::chrono::milliseconds kLinger{1000};
 constexpr std::size_t kLingerBytes = 1 << 20;
+// How long stop() lets responses already made go out.
+constexpr std::chrono::seconds kStopGrace{2};
 
 // One client connection: owned by the poller while it waits for bytes or sends a response, by
 // one worker while its request is answered.
@@ -362,8 +364,8 @@ class Connections {
   }
 
   // Closes idle connections and partial requests at once, lets requests being answered finish
-  // and their responses go out (each within request_timeout), then joins the threads. Call
-  // once nothing is accepted any more.
+  // and their responses go out (within kStopGrace), then joins the threads. Call once nothing
+  // is accepted any more.
   void stop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -455,8 +457,13 @@ class Connections {
         }
       }
       if (stopping) {
+        if (stop_deadline_ == Clock::time_point()) stop_deadline_ = now + kStopGrace;
         for (auto& c : parked_) {
-          if (c && c->state != Connection::State::sending) close_connection(c);
+          if (c && c->state != Connection::State::sending) {
+            close_connection(c);
+          } else if (c) {
+            c->deadline = std::min(c->deadline, stop_deadline_);
+          }
         }
       }
       sweep();
@@ -497,28 +504,27 @@ class Connections {
     }
   }
 
-  // A new connection: kept unless the limit is reached, in which case the oldest connection
-  // not being answered goes instead (or, if there is none, this one).
+  // A new connection. What came with it is read at once: a client that already closed goes
+  // without counting, a whole request goes to a worker. Beyond max_connections, the oldest
+  // connection not being answered is closed (the new one only if it is the only one).
   void admit(std::unique_ptr<Connection> c, Clock::time_point now) {
     c->seq = ++seq_;
     c->deadline = now + options_.request_timeout;
     sweep();
-    if (parked_.size() + busy_ >= options_.max_connections) {
-      std::unique_ptr<Connection>* oldest = nullptr;
-      for (auto& p : parked_) {
-        if (p->state != Connection::State::sending && (!oldest || p->seq < (*oldest)->seq)) {
-          oldest = &p;
-        }
-      }
-      on_drop_("limit");
-      if (oldest == nullptr) {
-        close(c->fd);
-        return;
-      }
-      close_connection(*oldest);
-      sweep();
-    }
     parked_.push_back(std::move(c));
+    receive(parked_.back(), now);
+    if (!parked_.back()) parked_.pop_back();
+    if (parked_.size() + busy_ <= options_.max_connections) return;
+    std::unique_ptr<Connection>* oldest = nullptr;
+    for (auto& p : parked_) {
+      if (p->state != Connection::State::sending && (!oldest || p->seq < (*oldest)->seq)) {
+        oldest = &p;
+      }
+    }
+    if (oldest == nullptr) return;  // every one is being answered
+    on_drop_("limit");
+    close_connection(*oldest);
+    sweep();
   }
 
   // A connection back from a worker, with its response to send.
@@ -690,6 +696,7 @@ class Connections {
   std::vector<std::unique_ptr<Connection>> parked_;
   std::size_t busy_ = 0;  // handed to workers
   std::uint64_t seq_ = 0;
+  Clock::time_point stop_deadline_;
 
   std::thread poller_;
   std::vector<std::thread> workers_;

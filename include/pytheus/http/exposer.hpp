@@ -49,8 +49,8 @@ struct ExposerOptions {
   /// from the connection) and, separately, to take in the response. A slower client is
   /// disconnected (a request cut short gets 408). At least 1 s.
   std::chrono::seconds request_timeout{10};
-  /// Connections kept open at once. A new connection beyond it closes the oldest one that is
-  /// not being answered (or, if every one is, is itself closed). At least 1.
+  /// Connections kept open at once. A new connection beyond it closes the oldest connection
+  /// that is not being answered. At least 1.
   std::size_t max_connections = 256;
   /// Largest request accepted: request line, headers and body together. A larger one gets 431
   /// (headers) or 413 (body), and its connection is closed. At least 1024.
