@@ -2,8 +2,9 @@
 # -DGENERATOR=... -DCXX_COMPILER=... -P packaging.cmake`:
 #
 #   install           configure, build and install pytheus-cpp into WORK_DIR/prefix
-#   find-package      build and run tests/find-package-test against WORK_DIR/prefix, and check
-#                     how find_package treats components
+#   find-package      build and run tests/find-package-test against WORK_DIR/prefix, check
+#                     how find_package treats components, and build and run a consumer of
+#                     `COMPONENTS redis` alone
 #   pkg-config        compile and run the same program with `pkg-config --cflags --libs`
 #   add-subdirectory  build and run tests/add-subdirectory-test (FetchContent with
 #                     -DFETCHCONTENT=ON)
@@ -44,11 +45,13 @@ if(MODE STREQUAL "install")
   string(REPLACE ";" "\n  " listing "${installed}")
   message(STATUS "installed:\n  ${listing}")
   foreach(expected include/pytheus/pytheus.hpp include/pytheus/http/exposer.hpp
+                   include/pytheus/backends/redis.hpp
                    include/pytheus/process_collector.hpp lib/libpytheus_http.a
-                   lib/cmake/pytheus/pytheusConfig.cmake
+                   lib/libpytheus_redis.a lib/cmake/pytheus/pytheusConfig.cmake
                    lib/cmake/pytheus/pytheusConfigVersion.cmake
-                   lib/cmake/pytheus/pytheus-http.cmake lib/pkgconfig/pytheus.pc
-                   lib/pkgconfig/pytheus-http.pc)
+                   lib/cmake/pytheus/pytheus-http.cmake lib/cmake/pytheus/pytheus-redis.cmake
+                   lib/pkgconfig/pytheus.pc lib/pkgconfig/pytheus-http.pc
+                   lib/pkgconfig/pytheus-redis.pc)
     if(NOT expected IN_LIST installed)
       message(FATAL_ERROR "not installed: ${expected}")
     endif()
@@ -71,6 +74,9 @@ find_package(pytheus CONFIG REQUIRED)
 if(NOT TARGET pytheus::pytheus OR NOT TARGET pytheus::http OR NOT pytheus_http_FOUND)
   message(FATAL_ERROR "find_package(pytheus) did not load pytheus::http")
 endif()
+if(NOT TARGET pytheus::redis OR NOT pytheus_redis_FOUND)
+  message(FATAL_ERROR "find_package(pytheus) did not load pytheus::redis")
+endif()
 if(NOT pytheus_VERSION VERSION_EQUAL 0.1.0)
   message(FATAL_ERROR "version ${pytheus_VERSION}")
 endif()
@@ -90,15 +96,51 @@ find_package(pytheus CONFIG REQUIRED COMPONENTS http nosuch)
   if(rc EQUAL 0 OR NOT out MATCHES "component \"nosuch\" is not installed")
     message(FATAL_ERROR "find_package(pytheus COMPONENTS nosuch) did not fail as expected:\n${out}")
   endif()
+  # The redis component alone: loads pytheus::redis and not pytheus::http, and a program
+  # linking it finds MultiProcessRedisBackend by name without its header.
+  set(redis_only "${WORK_DIR}/find-package-redis-only")
+  file(REMOVE_RECURSE "${redis_only}")
+  file(WRITE "${redis_only}/CMakeLists.txt" [[
+cmake_minimum_required(VERSION 3.16)
+project(redis_only LANGUAGES CXX)
+find_package(pytheus 0.1 CONFIG REQUIRED COMPONENTS redis)
+if(NOT TARGET pytheus::redis OR NOT pytheus_redis_FOUND OR TARGET pytheus::http)
+  message(FATAL_ERROR "COMPONENTS redis: pytheus::redis missing, or pytheus::http loaded")
+endif()
+add_executable(redis_only main.cpp)
+target_link_libraries(redis_only PRIVATE pytheus::pytheus pytheus::redis)
+]])
+  file(WRITE "${redis_only}/main.cpp" [[
+#include <pytheus/pytheus.hpp>
+
+#include <algorithm>
+#include <iostream>
+
+int main() {
+  const auto names = pytheus::registered_backends();
+  for (const char* name : {"MultiProcessRedisBackend",
+                           "pytheus.backends.redis.MultiProcessRedisBackend"}) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      std::cerr << name << " is not registered" << std::endl;
+      return 1;
+    }
+  }
+  std::cout << "COMPONENTS redis: MultiProcessRedisBackend registered" << std::endl;
+}
+]])
+  run("${CMAKE_COMMAND}" -S "${redis_only}" -B "${redis_only}/build" ${common}
+      "-DCMAKE_PREFIX_PATH=${prefix}")
+  run("${CMAKE_COMMAND}" --build "${redis_only}/build")
+  run("${redis_only}/build/redis_only")
   message(STATUS "find_package: components behave")
 
 elseif(MODE STREQUAL "pkg-config")
   file(GLOB pc_dirs "${prefix}/lib*/pkgconfig" "${prefix}/lib/*/pkgconfig")
   string(REPLACE ";" ":" pc_path "${pc_dirs}")
   set(ENV{PKG_CONFIG_PATH} "${pc_path}")
-  execute_process(COMMAND pkg-config --cflags --libs pytheus-http OUTPUT_VARIABLE flags
-                  OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
-  message(STATUS "pkg-config --cflags --libs pytheus-http: ${flags}")
+  execute_process(COMMAND pkg-config --cflags --libs pytheus-http pytheus-redis
+                  OUTPUT_VARIABLE flags OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
+  message(STATUS "pkg-config --cflags --libs pytheus-http pytheus-redis: ${flags}")
   separate_arguments(flags UNIX_COMMAND "${flags}")
   file(MAKE_DIRECTORY "${WORK_DIR}/pkg-config")
   run("${CXX_COMPILER}" -std=c++17 "${SOURCE_DIR}/tests/find-package-test/main.cpp" ${flags}

@@ -5,8 +5,10 @@
 // path serves one registry, followed by the exposer's own metrics (scrape counts and, unless
 // turned off, the process metrics). The format follows the scraper's `Accept` header, the
 // body is gzipped when `Accept-Encoding` allows it, and a scrape that cannot be answered with
-// current values gets 503 with a short reason, never a partial body. An Exposer is safe for
-// concurrent use; its destructor stops it.
+// current values gets 503 with a short reason, never a partial body. Clients that are idle,
+// slow or malformed cost a socket and a bounded buffer each, never a thread: scrapes are served
+// while they abuse it (see the limits in ExposerOptions). There is no TLS. An Exposer is safe
+// for concurrent use; its destructor stops it.
 #pragma once
 
 #include <chrono>
@@ -43,6 +45,16 @@ struct ExposerOptions {
   bool process_collector = true;
   /// How long an idle keep-alive connection is kept open for the scraper's next request.
   std::chrono::seconds keep_alive_timeout{5};
+  /// How long a client may take to send a request (from its first byte; for a new connection,
+  /// from the connection) and, separately, to take in the response. A slower client is
+  /// disconnected (a request cut short gets 408). At least 1 s.
+  std::chrono::seconds request_timeout{10};
+  /// Connections kept open at once. A new connection beyond it closes the oldest connection
+  /// that is not being answered. At least 1.
+  std::size_t max_connections = 256;
+  /// Largest request accepted: request line, headers and body together. A larger one gets 431
+  /// (headers) or 413 (body), and its connection is closed. At least 1024.
+  std::size_t max_request_bytes = 16384;
 };
 
 /// Exposer serves one or more registries over HTTP on a bind address and port that the caller
