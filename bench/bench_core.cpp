@@ -100,6 +100,15 @@ void BM_LabelsInc_Existing(benchmark::State& state) {
 }
 BENCHMARK(BM_LabelsInc_Existing);
 
+// The same on AtomicBackend, whose counter is one compare-and-swap like prometheus-cpp's.
+void BM_LabelsInc_Existing_Atomic(benchmark::State& state) {
+  static pytheus::BasicCounter<pytheus::AtomicBackend> c("bench_atomic_requests_total", "x",
+                                                         {"method", "code"}, {}, nullptr);
+  c.labels({{"method", "GET"}, {"code", "200"}}).inc();
+  for (auto _ : state) c.labels({{"method", "GET"}, {"code", "200"}}).inc();
+}
+BENCHMARK(BM_LabelsInc_Existing_Atomic);
+
 // 100 counter families x 10 label values + 100 histogram series.
 void BM_GenerateMetrics(benchmark::State& state) {
   static auto* registry = [] {

@@ -64,22 +64,30 @@ bool use_redis(benchmark::State& state, const char* mode) {
   return true;
 }
 
-// Reports server-side commands per iteration over the benchmark loop.
+// Reports, per iteration of the benchmark loop, the commands Redis processed and the reads
+// it made from client sockets (Redis 6+ `total_reads_processed`): a pipeline or MULTI/EXEC
+// sent at once is read in one go, so reads per operation is the round trips per operation.
 class CommandsPerOp {
  public:
-  CommandsPerOp() : before_(admin_.info_stat("total_commands_processed")) {}
+  CommandsPerOp()
+      : commands_(admin_.info_stat("total_commands_processed")),
+        reads_(admin_.info_stat("total_reads_processed")) {}
   void report(benchmark::State& state) {
-    // INFO itself counts as one command.
-    const long long after = admin_.info_stat("total_commands_processed") - 1;
+    // The INFO calls count: one command and one read each, two of them before the loop
+    // ended and the first of the two below.
+    const long long commands = admin_.info_stat("total_commands_processed") - 1 - commands_;
+    const long long reads = admin_.info_stat("total_reads_processed") - 2 - reads_;
     if (state.iterations() > 0) {
-      state.counters["redis_commands_per_op"] =
-          static_cast<double>(after - before_) / static_cast<double>(state.iterations());
+      const auto n = static_cast<double>(state.iterations());
+      state.counters["redis_commands_per_op"] = static_cast<double>(commands) / n;
+      state.counters["redis_round_trips_per_op"] = static_cast<double>(reads) / n;
     }
   }
 
  private:
   Context admin_;
-  long long before_;
+  long long commands_;
+  long long reads_;
 };
 
 // One INCRBYFLOAT round trip per iteration: the limit for a client that waits for replies.
@@ -87,11 +95,13 @@ void BM_Redis_RawIncrbyfloat(benchmark::State& state) {
   if (redis_port() == 0) return state.SkipWithError("set PYTHEUS_BENCH_REDIS_PORT");
   Context c;
   if (!c.ok()) return state.SkipWithError("cannot connect to redis-server");
+  CommandsPerOp commands;
   for (auto _ : state) {
     auto* r = static_cast<redisReply*>(redisCommand(c.c, "INCRBYFLOAT raw_counter 1"));
     if (!r) return state.SkipWithError("redis error");
     freeReplyObject(r);
   }
+  commands.report(state);
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Redis_RawIncrbyfloat)->UseRealTime();

@@ -25,6 +25,8 @@ TARGETS = [
      "BM_HistogramObserve_Default", "BM_PromCpp_HistogramObserve", "<= 1.0", "time"),
     ("labels({...}).inc() on an existing child vs prometheus-cpp Family::Add+Increment",
      "BM_LabelsInc_Existing", "BM_PromCpp_FamilyAddIncrement", "<= 0.25", "time"),
+    ("the same on AtomicBackend (one CAS per inc(), like prometheus-cpp's Counter)",
+     "BM_LabelsInc_Existing_Atomic", "BM_PromCpp_FamilyAddIncrement", "<= 0.25", "time"),
     ("generate_metrics(), 1,000 counter + 100 histogram series vs Collect+TextSerializer",
      "BM_GenerateMetrics", "BM_PromCpp_CollectSerialize", "<= 0.4", "time"),
     ("write-through inc() rate vs raw hiredis INCRBYFLOAT round trips",
@@ -60,10 +62,69 @@ def fmt_ns(ns):
     return f"{ns:.1f} ns"
 
 
+def fmt_rate(per_second):
+    if per_second >= 1e6:
+        return f"{per_second / 1e6:.2f} M/s"
+    return f"{per_second / 1e3:.1f} k/s"
+
+
 def met(ratio, target):
     op, value = target.split()
     value = float(value)
     return ratio <= value if op == "<=" else ratio >= value
+
+
+def counter(runs, name, key):
+    b = runs.get(name)
+    return None if b is None or key not in b else b[key]
+
+
+def row(label, ours, reference, ratio, target, ok):
+    met_s = "" if ok is None else ("yes" if ok else "NO")
+    return f"| {label} | {ours} | {reference} | {ratio} | {target} | {met_s} |"
+
+
+def absolute_rows(runs):
+    """The targets that are not a ratio of two times: memory, and the Redis backend's round
+    trips, rate and exactness."""
+    out = []
+    for kind in ("counter", "histogram"):
+        key = f"{kind}_series_bytes"
+        ours = counter(runs, "BM_MemoryPerSeries/iterations:1", key)
+        ref = counter(runs, "BM_PromCpp_MemoryPerSeries/iterations:1", key)
+        label = f"heap bytes per labelled {kind} series vs prometheus-cpp"
+        if ours is None or ref is None:
+            out.append(row(label, "not run", "", "", "<= 1.0", None))
+        else:
+            out.append(row(label, f"{ours:.0f} B", f"{ref:.0f} B", f"{ours / ref:.2f}x",
+                           "<= 1.0", ours <= ref))
+    for label, name in (("write-through inc(): round trips per operation",
+                         "BM_Redis_WriteThroughInc/real_time"),
+                        ("write-through Histogram::observe(): round trips per operation",
+                         "BM_Redis_WriteThroughObserve/real_time"),
+                        ("generate_metrics() on Redis (registry above): round trips per scrape",
+                         "BM_Redis_GenerateMetrics/real_time")):
+        trips = counter(runs, name, "redis_round_trips_per_op")
+        commands = counter(runs, name, "redis_commands_per_op")
+        if trips is None:
+            out.append(row(label, "not run", "", "", "1", None))
+        else:
+            out.append(row(label, f"{trips:.2f} ({commands:.1f} commands)", "", "", "1",
+                           round(trips) == 1))
+    rate = counter(runs, "BM_Redis_WriteBehindInc/real_time/threads:1", "items_per_second")
+    out.append(row("write-behind inc(), 1 thread: operations per second",
+                   "not run" if rate is None else f"{rate / 1e6:.1f} M/s", "", "",
+                   ">= 10 M/s", None if rate is None else rate >= 10e6))
+    incs = counter(runs, "BM_Redis_WriteBehindExact/real_time", "incs")
+    stored = counter(runs, "BM_Redis_WriteBehindExact/real_time", "in_redis")
+    out.append(row("write-behind inc(): total in Redis after flush() / incs made",
+                   "not run" if incs is None else f"{stored:.0f} / {incs:.0f}", "", "",
+                   "equal", None if incs is None else stored == incs))
+    scrape = runs.get("BM_Redis_GenerateMetrics/real_time")
+    out.append(row("generate_metrics() on Redis (registry above): median",
+                   "not run" if scrape is None else fmt_ns(per_item_ns(scrape)), "", "",
+                   "<= 10 ms", None if scrape is None else per_item_ns(scrape) <= 10e6))
+    return out
 
 
 def markdown(runs, context):
@@ -85,10 +146,10 @@ def markdown(runs, context):
             ours_s, ref_s = fmt_ns(per_item_ns(a)), fmt_ns(per_item_ns(b))
         else:
             ratio = a["items_per_second"] / b["items_per_second"]
-            ours_s = f"{a['items_per_second'] / 1e6:.2f} M/s"
-            ref_s = f"{b['items_per_second'] / 1e6:.2f} M/s"
+            ours_s, ref_s = fmt_rate(a["items_per_second"]), fmt_rate(b["items_per_second"])
         lines.append(f"| {label} | {ours_s} | {ref_s} | {ratio:.2f}x | {target} | "
                      f"{'yes' if met(ratio, target) else 'NO'} |")
+    lines.extend(absolute_rows(runs))
     lines.append("")
     lines.append("Other figures:\n")
     lines.append("| benchmark | median | counters |")
