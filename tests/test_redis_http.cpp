@@ -7,10 +7,10 @@
 #include <memory>
 #include <string>
 
+#include "child_process.hpp"
 #include "pytheus/backends/atomic.hpp"
 #include "pytheus/http/exposer.hpp"
 #include "pytheus/process_collector.hpp"
-#include "child_process.hpp"
 #include "redis_test_helpers.hpp"
 
 using namespace pytheus;
@@ -170,8 +170,7 @@ TEST_P(RedisModeTest, ScrapeWhileRedisIsDownIs503ThenRecovers) {
         auto r = client.Get("/metrics");
         body = r ? r->body : "";
         return r && r->status == 200 &&
-               body.find("\ndown_jobs_total " + expected + "\n") !=
-                   std::string::npos;
+               body.find("\ndown_jobs_total " + expected + "\n") != std::string::npos;
       },
       std::chrono::seconds(10)))
       << body;

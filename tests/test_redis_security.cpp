@@ -181,13 +181,7 @@ TEST_F(RedisTest, CredentialsNeverLeak) {
     texts.push_back(e.what());
   }
   create_user(admin, user, password);
-  auto flush_within_10s = [] {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!MultiProcessRedisBackend::flush() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  };
-  flush_within_10s();
+  pytheus_test::flush_within(10);
   texts.push_back(generate_metrics(reg));
 
   // Server down: outage logs, scrape and get() errors, the self-metrics.
@@ -210,7 +204,7 @@ TEST_F(RedisTest, CredentialsNeverLeak) {
     RawRedis admin2(server.port(), admin_pw);
     create_user(admin2, user, password);
   }
-  flush_within_10s();
+  pytheus_test::flush_within(10);
   texts.push_back(generate_metrics(reg));
   texts.push_back(generate_metrics());
   const std::string err = capture.stop();

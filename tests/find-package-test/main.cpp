@@ -1,5 +1,7 @@
 // A tiny consumer of pytheus-cpp: counts, serves /metrics, scrapes itself; and finds the Redis
 // backend it links (pytheus::redis) by name, through the environment, without its header.
+// Built against an install (find_package, pkg-config) and from source (add_subdirectory,
+// FetchContent: tests/add-subdirectory-test).
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
