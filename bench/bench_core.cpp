@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pytheus/pytheus.hpp"
+#include "scrape_registry.hpp"
 
 #ifdef PYTHEUS_BENCH_HAVE_PROMETHEUS_CPP
 #include <prometheus/counter.h>
@@ -111,17 +112,7 @@ BENCHMARK(BM_LabelsInc_Existing_Atomic);
 
 // 100 counter families x 10 label values + 100 histogram series.
 void BM_GenerateMetrics(benchmark::State& state) {
-  static auto* registry = [] {
-    auto* r = new pytheus::CollectorRegistry();
-    for (int f = 0; f < 100; ++f) {
-      pytheus::Counter c("family_" + std::to_string(f) + "_total", "A counter family.", {"value"},
-                         {}, r);
-      for (int v = 0; v < 10; ++v) c.labels({{"value", "v" + std::to_string(v)}}).inc(v + 0.5);
-    }
-    pytheus::Histogram h("latency_seconds", "A histogram family.", {"route"}, {}, r);
-    for (int s = 0; s < 100; ++s) h.labels({{"route", "/r" + std::to_string(s)}}).observe(0.1 * s);
-    return r;
-  }();
+  static auto* registry = pytheus_bench::make_scrape_registry();
   std::size_t bytes = 0;
   for (auto _ : state) {
     std::string text = pytheus::generate_metrics(*registry);

@@ -8,10 +8,10 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "pytheus/backends/redis.hpp"
 #include "pytheus/pytheus.hpp"
+#include "scrape_registry.hpp"
 
 namespace {
 
@@ -169,24 +169,11 @@ void BM_Redis_WriteBehindExact(benchmark::State& state) {
 }
 BENCHMARK(BM_Redis_WriteBehindExact)->UseRealTime();
 
-// The registry of bench_core's BM_GenerateMetrics (100 counter families x 10 label values +
-// 100 histogram series) on Redis: one scrape is one round trip.
+// The registry of bench_core's BM_GenerateMetrics (scrape_registry.hpp: 100 counter families x 10
+// label values + 100 histogram series) on Redis: one scrape is one round trip.
 void BM_Redis_GenerateMetrics(benchmark::State& state) {
   if (!use_redis(state, "write_through")) return;
-  static pytheus::CollectorRegistry* registry = nullptr;
-  static std::vector<pytheus::Counter>* keep = nullptr;
-  if (registry == nullptr) {
-    registry = new pytheus::CollectorRegistry();
-    keep = new std::vector<pytheus::Counter>();
-    for (int f = 0; f < 100; ++f) {
-      pytheus::Counter c("family_" + std::to_string(f) + "_total", "A counter family.", {"value"},
-                         {}, registry);
-      for (int v = 0; v < 10; ++v) c.labels({{"value", "v" + std::to_string(v)}}).inc(v + 0.5);
-      keep->push_back(c);
-    }
-    pytheus::Histogram h("latency_seconds", "A histogram family.", {"route"}, {}, registry);
-    for (int s = 0; s < 100; ++s) h.labels({{"route", "/r" + std::to_string(s)}}).observe(0.1 * s);
-  }
+  static auto* registry = pytheus_bench::make_scrape_registry();
   CommandsPerOp commands;
   std::size_t bytes = 0;
   for (auto _ : state) {

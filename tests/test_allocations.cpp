@@ -1,49 +1,12 @@
 // The hot paths allocate nothing in steady state: inc, observe, set, and labels() lookups of
 // existing children, on the loaded backend and on static ones. A replaced global operator
-// new counts every allocation made while a window is open.
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
+// new (allocation_counter.hpp) counts every allocation made while a window is open.
+#include "allocation_counter.hpp"
 #include "test_helpers.hpp"
 
 namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<long> g_allocations{0};
-}  // namespace
 
-void* operator new(std::size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
-  if (void* p = std::malloc(size ? size : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) {
-  return ::operator new(size);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
-
-namespace {
-
-// Counts the allocations made by f().
-template <class F>
-long allocations_in(F&& f) {
-  g_allocations = 0;
-  g_counting = true;
-  f();
-  g_counting = false;
-  return g_allocations.load();
-}
+using pytheus_test::allocations_in;
 
 template <class B>
 void check_hot_paths() {

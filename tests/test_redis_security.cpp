@@ -149,6 +149,14 @@ TEST_F(RedisTest, CredentialsNeverLeak) {
     h.observe(0.5);
     s.labels({{"k", "a"}}).observe(2);
   };
+  // Runs f; a CollectError it throws joins the texts to search.
+  auto keep_collect_error = [&](const auto& f) {
+    try {
+      f();
+    } catch (const CollectError& e) {
+      texts.push_back(e.what());
+    }
+  };
   work();
   ASSERT_TRUE(MultiProcessRedisBackend::flush());
   c.remove({{"k", "b"}});
@@ -164,22 +172,14 @@ TEST_F(RedisTest, CredentialsNeverLeak) {
   Counter hits("hits_total", "Hits.", {}, {}, &reg);
   hits.inc();
   ASSERT_TRUE(MultiProcessRedisBackend::flush());
-  try {
-    collect(reg);
-  } catch (const CollectError& e) {
-    texts.push_back(e.what());
-  }
+  keep_collect_error([&] { collect(reg); });
   admin.run({"DEL", "svc-hits_total"});
 
   // The user deleted (its connections go with it): authentication fails until it is back.
   admin.run({"ACL", "DELUSER", user});
   work();
   MultiProcessRedisBackend::flush();
-  try {
-    collect(reg);
-  } catch (const CollectError& e) {
-    texts.push_back(e.what());
-  }
+  keep_collect_error([&] { collect(reg); });
   create_user(admin, user, password);
   pytheus_test::flush_within(10);
   texts.push_back(generate_metrics(reg));
@@ -188,16 +188,8 @@ TEST_F(RedisTest, CredentialsNeverLeak) {
   server.kill();
   work();
   MultiProcessRedisBackend::flush();
-  try {
-    collect(reg);
-  } catch (const CollectError& e) {
-    texts.push_back(e.what());
-  }
-  try {
-    g.get();
-  } catch (const CollectError& e) {
-    texts.push_back(e.what());
-  }
+  keep_collect_error([&] { collect(reg); });
+  keep_collect_error([&] { g.get(); });
   texts.push_back(generate_metrics());
   server.restart();
   {
