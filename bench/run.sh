@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in Release and runs them with repetitions, then writes the table of
-# medians and ratios (bench/results/report.md) and the throughput plot (docs/throughput.png).
+# medians and ratios (bench/results/report.md) and the throughput plot (docs/throughput.png),
+# then measures the compile cost (bench/compile_cost.sh, into bench/results/compile_cost.md).
 #
 #   bench/run.sh                 # everything; starts its own redis-server on a free port
 #   REPS=10 bench/run.sh         # more repetitions (default 5)
@@ -40,3 +41,6 @@ PY=python3
   echo "matplotlib missing: apt-get install python3-matplotlib" >&2
 "$PY" bench/report.py "$OUT"/*.json --markdown "$OUT/report.md" --plot docs/throughput.png
 echo "wrote $OUT/report.md and docs/throughput.png"
+
+# After the benchmarks, so that one compiler runs at a time and nothing else competes with it.
+REPS=$REPS bench/compile_cost.sh
