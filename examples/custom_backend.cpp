@@ -2,6 +2,7 @@
 //
 // TableBackend keeps every value in one table keyed by series, as a backend on a key-value
 // store would. The program prints the exposition to stdout, then the table to stderr.
+#include <nlohmann/json.hpp>  // the configuration is read and built as JSON here
 #include <pytheus/pytheus.hpp>
 
 #include <iostream>

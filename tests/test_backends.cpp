@@ -246,14 +246,20 @@ struct BulkBackend {
   void dec(double) {}
   void set(double) {}
   double get() { return -1; }
-  static Samples generate_samples(const Registry& registry) {
+  // Answers every requested metric with one series: the local ones, else one of its own.
+  static std::vector<MetricRows> generate_samples(const BackendConfig&,
+                                                  const std::vector<MetricRequest>& metrics) {
     ++bulk_calls;
-    Samples out;
-    for (const auto& c : registry.collectors()) {
-      auto* m = dynamic_cast<const MetricCollector*>(c.get());
-      if (m == nullptr || !m->on_loaded_backend()) continue;
-      const MetricDescriptor& d = m->descriptor();
-      out[c.get()] = {{d.name, d.help, d.type, d.unit, {{"", {}, 99}}}};
+    std::vector<MetricRows> out;
+    for (const MetricRequest& m : metrics) {
+      SeriesRow row;
+      row.label_values = m.local_series.empty() ? std::vector<std::string>(m.label_names.size(), "x")
+                                                : m.local_series.front();
+      row.value = 99;
+      row.histogram.buckets.assign(m.bounds.size(), 7);
+      row.histogram.count = 7;
+      row.histogram.sum = 1.5;
+      out.push_back({row});
     }
     return out;
   }

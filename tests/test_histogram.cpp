@@ -15,7 +15,7 @@ TEST_F(HistogramTest, DefaultBuckets) {
       0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
       0.5,   1,    2.5,   5,    10,  std::numeric_limits<double>::infinity()};
   EXPECT_EQ(h.buckets(), expected);
-  EXPECT_EQ(h.descriptor().bucket_keys,
+  EXPECT_EQ(h.descriptor().le_values,
             (std::vector<std::string>{"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
                                       "2.5", "5", "10", "+Inf"}));
 }
@@ -68,7 +68,7 @@ TEST_F(HistogramTest, BucketHelpers) {
   EXPECT_THROW(exponential_buckets(0, 2, 3), BucketError);
   EXPECT_THROW(exponential_buckets(1, 1, 3), BucketError);
   Histogram h("h", "x", {}, {}, nullptr, exponential_buckets(0.001, 10, 4));
-  EXPECT_EQ(h.descriptor().bucket_keys,
+  EXPECT_EQ(h.descriptor().le_values,
             (std::vector<std::string>{"0.001", "0.01", "0.1", "1", "+Inf"}));
 }
 

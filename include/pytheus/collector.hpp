@@ -7,7 +7,6 @@
 #pragma once
 
 #include <cstddef>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -106,42 +105,17 @@ class Collector {
 };
 
 /// Writes already collected families into `writer`.
-inline void replay(const std::vector<MetricFamily>& families, MetricWriter& writer) {
-  std::vector<LabelView> views;
-  for (const MetricFamily& f : families) {
-    writer.family(f.name, f.help, f.type, f.unit);
-    for (const Sample& s : f.samples) {
-      views.clear();
-      for (const auto& [name, value] : s.labels) views.push_back({name, value});
-      writer.sample(s.suffix, views.data(), views.size(), s.value);
-    }
-  }
-}
-
-inline void Collector::write_to(MetricWriter& writer) const {
-  replay(collect(), writer);
-}
+void replay(const std::vector<MetricFamily>& families, MetricWriter& writer);
 
 /// FamilyBuilder is a MetricWriter that records what it is given as MetricFamily objects;
 /// it turns a streaming collector into the owning form.
 class FamilyBuilder final : public MetricWriter {
  public:
   void family(std::string_view name, std::string_view help, MetricType type,
-              std::string_view unit) override {
-    families_.push_back({std::string(name), std::string(help), type, std::string(unit), {}});
-  }
+              std::string_view unit) override;
   void sample(std::string_view suffix, const LabelView* labels, std::size_t label_count,
-              double value) override {
-    Sample s;
-    s.suffix = std::string(suffix);
-    s.labels.reserve(label_count);
-    for (std::size_t i = 0; i < label_count; ++i) {
-      s.labels.emplace_back(std::string(labels[i].name), std::string(labels[i].value));
-    }
-    s.value = value;
-    families_.back().samples.push_back(std::move(s));
-  }
-  std::vector<MetricFamily> take() { return std::move(families_); }
+              double value) override;
+  std::vector<MetricFamily> take();
 
  private:
   std::vector<MetricFamily> families_;

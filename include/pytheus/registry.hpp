@@ -5,7 +5,6 @@
 // All registries are safe for concurrent use.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -17,7 +16,6 @@
 
 #include "pytheus/collector.hpp"
 #include "pytheus/errors.hpp"
-#include "pytheus/labels.hpp"
 
 namespace pytheus {
 
@@ -44,62 +42,17 @@ class Registry {
 ///     pytheus::Counter jobs("jobs_total", "Jobs.", {}, {}, &svc);
 class CollectorRegistry final : public Registry {
  public:
-  explicit CollectorRegistry(std::string prefix = {}) : prefix_(std::move(prefix)) {
-    if (!prefix_.empty() && !is_valid_metric_name(prefix_)) {
-      throw InvalidNameError("invalid registry prefix " + detail::quote_name(prefix_) +
-                             ": must match [a-zA-Z_:][a-zA-Z0-9_:]*");
-    }
-  }
+  /// Makes a registry whose families print as `<prefix>_<name>`; throws InvalidNameError
+  /// for an invalid prefix.
+  explicit CollectorRegistry(std::string prefix = {});
 
-  void register_collector(std::shared_ptr<Collector> collector) override {
-    if (!collector) throw Error("cannot register a null collector");
-    std::vector<std::string> names = collector->describe();
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& c : collectors_) {
-      if (c.get() == collector.get()) return;
-    }
-    for (const std::string& name : names) {
-      auto it = names_.find(name);
-      if (it != names_.end()) {
-        throw RegistrationError(
-            "metric name " + detail::quote_name(name) + " is already registered" +
-            (prefix_.empty() ? std::string()
-                             : " in registry with prefix " + detail::quote_name(prefix_)));
-      }
-    }
-    for (const std::string& name : names) names_[name] = collector.get();
-    collectors_.push_back(std::move(collector));
-  }
-
-  bool unregister_collector(const Collector& collector) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = std::find_if(collectors_.begin(), collectors_.end(),
-                           [&](const auto& c) { return c.get() == &collector; });
-    if (it == collectors_.end()) return false;
-    for (auto n = names_.begin(); n != names_.end();) {
-      n = n->second == &collector ? names_.erase(n) : std::next(n);
-    }
-    collectors_.erase(it);
-    return true;
-  }
+  void register_collector(std::shared_ptr<Collector> collector) override;
+  bool unregister_collector(const Collector& collector) override;
 
   /// Removes the collector that registered family `name`; returns whether there was one.
-  bool unregister(std::string_view name) {
-    const Collector* c = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = names_.find(name);
-      if (it == names_.end()) return false;
-      c = it->second;
-    }
-    return unregister_collector(*c);
-  }
+  bool unregister(std::string_view name);
 
-  std::vector<std::shared_ptr<Collector>> collectors() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return collectors_;
-  }
-
+  std::vector<std::shared_ptr<Collector>> collectors() const override;
   std::string prefix() const override { return prefix_; }
 
  private:
@@ -114,28 +67,15 @@ class CollectorRegistry final : public Registry {
 /// whatever registry is set at that moment.
 class CollectorRegistryProxy final : public Registry {
  public:
-  CollectorRegistryProxy() : target_(std::make_shared<CollectorRegistry>()) {}
+  CollectorRegistryProxy();
 
-  void set_target(std::shared_ptr<Registry> target) {
-    if (!target) target = std::make_shared<CollectorRegistry>();
-    std::lock_guard<std::mutex> lock(mu_);
-    target_ = std::move(target);
-  }
-  std::shared_ptr<Registry> target() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return target_;
-  }
+  void set_target(std::shared_ptr<Registry> target);
+  std::shared_ptr<Registry> target() const;
 
-  void register_collector(std::shared_ptr<Collector> c) override {
-    target()->register_collector(std::move(c));
-  }
-  bool unregister_collector(const Collector& c) override {
-    return target()->unregister_collector(c);
-  }
-  std::vector<std::shared_ptr<Collector>> collectors() const override {
-    return target()->collectors();
-  }
-  std::string prefix() const override { return target()->prefix(); }
+  void register_collector(std::shared_ptr<Collector> c) override;
+  bool unregister_collector(const Collector& c) override;
+  std::vector<std::shared_ptr<Collector>> collectors() const override;
+  std::string prefix() const override;
 
  private:
   mutable std::mutex mu_;
@@ -144,16 +84,11 @@ class CollectorRegistryProxy final : public Registry {
 
 /// Returns the default registry (a proxy). Never destroyed, so global metrics can use it
 /// at any point of start-up and exit.
-inline CollectorRegistryProxy& default_registry() {
-  static CollectorRegistryProxy* proxy = new CollectorRegistryProxy();
-  return *proxy;
-}
+CollectorRegistryProxy& default_registry();
 
 /// Points the default registry at `registry` (nullptr: a new empty one). Metrics already
 /// registered stay in the registry they were registered in.
-inline void set_registry(std::shared_ptr<Registry> registry) {
-  default_registry().set_target(std::move(registry));
-}
+void set_registry(std::shared_ptr<Registry> registry);
 
 /// RegistryRef is the registry argument of metric constructors: left out, the default
 /// registry; a registry pointer or reference, that one; nullptr, none (the metric is
@@ -165,7 +100,7 @@ class RegistryRef {
   RegistryRef(Registry& registry) : registry_(&registry) {}  // NOLINT
   RegistryRef(std::nullptr_t) {}                             // NOLINT
 
-  Registry* get() const { return use_default_ ? &default_registry() : registry_; }
+  Registry* get() const;
 
  private:
   Registry* registry_ = nullptr;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pytheus/exposition.hpp"
+#include "pytheus/labels.hpp"
 #include "pytheus/registry.hpp"
 
 namespace pytheus::testutil {

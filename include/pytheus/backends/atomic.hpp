@@ -12,18 +12,11 @@
 #include <vector>
 
 #include "pytheus/backend.hpp"
+#include "pytheus/detail/strings.hpp"
 
 namespace pytheus {
 
 namespace detail {
-
-// Adds to an atomic double; C++17 has no fetch_add for floating types.
-inline void atomic_add(std::atomic<double>& a, double v) {
-  double current = a.load(std::memory_order_relaxed);
-  while (!a.compare_exchange_weak(current, current + v, std::memory_order_relaxed,
-                                  std::memory_order_relaxed)) {
-  }
-}
 
 inline constexpr std::size_t kCacheLine = 64;
 
@@ -47,8 +40,8 @@ class AtomicBackend final : public Backend {
 
   class Histogram final : public HistogramBackend {
    public:
-    Histogram(const BackendConfig&, const MetricInfo&, const std::vector<std::string>& keys)
-        : size_(keys.size()), counts_(new std::atomic<std::uint64_t>[keys.size()]) {
+    Histogram(const BackendConfig&, const MetricInfo&, const std::vector<double>& bounds)
+        : size_(bounds.size()), counts_(new std::atomic<std::uint64_t>[bounds.size()]) {
       for (std::size_t i = 0; i < size_; ++i) counts_[i].store(0, std::memory_order_relaxed);
     }
 

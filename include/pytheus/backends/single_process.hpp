@@ -40,8 +40,8 @@ class SingleProcessBackend final : public Backend {
 
   class Histogram final : public HistogramBackend {
    public:
-    Histogram(const BackendConfig&, const MetricInfo&, const std::vector<std::string>& keys)
-        : counts_(keys.size(), 0.0) {}
+    Histogram(const BackendConfig&, const MetricInfo&, const std::vector<double>& bounds)
+        : counts_(bounds.size(), 0.0) {}
 
     void observe(double value, std::size_t bucket) override {
       std::lock_guard<std::mutex> lock(mu_);

@@ -1,0 +1,83 @@
+// MetricDescriptor: the immutable description of a metric family (name, help, type, label
+// schema, buckets, cardinality limit), and MetricCollector, the collector of a built-in
+// metric. Descriptors are made once, when the metric is defined, and shared by its series.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pytheus/backend.hpp"
+#include "pytheus/collector.hpp"
+#include "pytheus/detail/label_lookup.hpp"
+#include "pytheus/metric_options.hpp"
+
+namespace pytheus {
+
+/// MetricDescriptor is the immutable description of a metric family.
+struct MetricDescriptor {
+  std::string name;
+  std::string help;
+  std::string unit;
+  MetricType type = MetricType::untyped;
+  /// The required label names, in the order they were declared (and are written).
+  std::vector<std::string> label_names;
+  /// The default value of each label, or nullopt.
+  std::vector<std::optional<std::string>> defaults;
+  /// Histogram bucket upper bounds, ending with +Inf; empty for other types.
+  std::vector<double> bounds;
+  /// The bounds as written in `le` labels ("0.005", "1", "+Inf").
+  std::vector<std::string> le_values;
+  /// The most label sets the metric takes (0: no limit), and what happens beyond it.
+  std::size_t max_series = 0;
+  Overflow overflow = Overflow::refuse;
+
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  /// Returns the position of label `label` in label_names, or npos. `hint` is checked
+  /// first: labels are usually given in their declared order.
+  std::size_t index_of(std::string_view label, std::size_t hint = 0) const {
+    if (hint < label_names.size() && detail::same(label_names[hint], label)) return hint;
+    for (std::size_t i = 0; i < label_names.size(); ++i) {
+      if (detail::same(label_names[i], label)) return i;
+    }
+    return npos;
+  }
+};
+
+/// MetricCollector is the collector of a built-in metric: the scrape reads its series
+/// through the loaded backend's bulk read when there is one.
+class MetricCollector : public Collector {
+ public:
+  virtual const MetricDescriptor& descriptor() const = 0;
+  /// True when the metric's values live on the backend load_backend() chose.
+  virtual bool on_loaded_backend() const = 0;
+  /// The label values (in label_names order) of each child this process created, in
+  /// creation order.
+  virtual std::vector<std::vector<std::string>> label_sets() const = 0;
+};
+
+namespace detail {
+
+// Validates `options` for a metric of `type` and builds its descriptor; throws
+// InvalidNameError, LabelError or BucketError naming what is wrong.
+MetricDescriptor make_descriptor(MetricType type, MetricOptions& options);
+
+// The MetricInfo of the series with label `values` (label_names order).
+MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& values);
+
+// `{}`, for backends of a static type, which get no loaded configuration.
+const BackendConfig& empty_config();
+
+[[noreturn]] void throw_unobservable(const MetricDescriptor& d);
+[[noreturn]] void throw_unknown_label(const MetricDescriptor& d, std::string_view label);
+[[noreturn]] void throw_label_twice(const MetricDescriptor& d, std::string_view label);
+[[noreturn]] void throw_family_gone(const MetricDescriptor& d);
+[[noreturn]] void throw_no_labels(const MetricDescriptor& d, const char* what);
+[[noreturn]] void throw_remove_incomplete(const MetricDescriptor& d);
+[[noreturn]] void throw_cardinality(const MetricDescriptor& d, const std::string_view* values);
+
+}  // namespace detail
+}  // namespace pytheus

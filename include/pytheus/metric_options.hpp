@@ -1,0 +1,73 @@
+// MetricOptions: every setting of a metric, and the histogram bucket helpers. The
+// positional constructors of Counter, Gauge, Histogram and Summary fill the common ones.
+#pragma once
+
+#include <cstddef>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pytheus/labels.hpp"
+#include "pytheus/registry.hpp"
+
+namespace pytheus {
+
+/// Overflow says what a metric limited to `max_series` label sets does with a new one.
+enum class Overflow {
+  /// labels() throws CardinalityError.
+  refuse,
+  /// The update goes to one overflow series whose every label value is kOverflowLabelValue.
+  fold,
+};
+
+/// The label value of the overflow series of a metric with Overflow::fold.
+inline constexpr std::string_view kOverflowLabelValue = "__overflow__";
+
+/// Buckets is the bucket argument of a histogram: left out or `{}`, the default buckets;
+/// otherwise the given upper bounds, which must be non-empty and strictly increasing.
+class Buckets {
+ public:
+  Buckets() = default;
+  Buckets(std::initializer_list<double> bounds) : bounds_(bounds) {}   // NOLINT: implicit
+  Buckets(std::vector<double> bounds) : bounds_(std::move(bounds)) {}  // NOLINT: implicit
+  /// The bounds given, or nullopt for the default buckets.
+  const std::optional<std::vector<double>>& bounds() const { return bounds_; }
+
+ private:
+  std::optional<std::vector<double>> bounds_;
+};
+
+/// MetricOptions is every setting of a metric; the positional constructors fill the common
+/// ones.
+struct MetricOptions {
+  std::string name;
+  std::string description;
+  std::vector<std::string> required_labels;
+  Labels default_labels;
+  RegistryRef registry;
+  /// OpenMetrics unit ("seconds"); the name must then end with "_<unit>" (before "_total").
+  std::string unit;
+  /// Histogram bucket upper bounds (default: default_buckets()). Ignored elsewhere.
+  Buckets buckets;
+  /// Cardinality protection: the most label sets the metric takes (0: no limit). Beyond
+  /// it, new label sets are refused or folded into one overflow series (`overflow`), and
+  /// counted in `pytheus_series_overflow_total{metric="<name>"}` in the default registry.
+  std::size_t max_series = 0;
+  Overflow overflow = Overflow::refuse;
+};
+
+/// The default histogram buckets: 0.005 ... 10 seconds, then +Inf.
+const std::vector<double>& default_buckets();
+
+/// Returns `count` buckets: start, start + width, ... Throws BucketError unless count > 0
+/// and width > 0.
+std::vector<double> linear_buckets(double start, double width, std::size_t count);
+
+/// Returns `count` buckets: start, start * factor, ... Throws BucketError unless count > 0,
+/// start > 0 and factor > 1.
+std::vector<double> exponential_buckets(double start, double factor, std::size_t count);
+
+}  // namespace pytheus

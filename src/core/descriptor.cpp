@@ -1,0 +1,187 @@
+// Building a metric's descriptor: every check of names, labels, unit and buckets happens
+// here, once, when the metric is defined.
+#include "pytheus/descriptor.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "pytheus/detail/format.hpp"
+#include "pytheus/errors.hpp"
+#include "pytheus/labels.hpp"
+
+namespace pytheus {
+
+/// The default histogram buckets: 0.005 ... 10 seconds, then +Inf.
+const std::vector<double>& default_buckets() {
+  static const std::vector<double> b = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return b;
+}
+
+/// Returns `count` buckets: start, start + width, ... Throws BucketError unless count > 0
+/// and width > 0.
+std::vector<double> linear_buckets(double start, double width, std::size_t count) {
+  if (count == 0 || !(width > 0) || !std::isfinite(start)) {
+    throw BucketError("linear_buckets needs count > 0, width > 0 and a finite start");
+  }
+  std::vector<double> b(count);
+  for (std::size_t i = 0; i < count; ++i) b[i] = start + width * static_cast<double>(i);
+  return b;
+}
+
+/// Returns `count` buckets: start, start * factor, ... Throws BucketError unless count > 0,
+/// start > 0 and factor > 1.
+std::vector<double> exponential_buckets(double start, double factor, std::size_t count) {
+  if (count == 0 || !(start > 0) || !(factor > 1) || !std::isfinite(start)) {
+    throw BucketError("exponential_buckets needs count > 0, start > 0 and factor > 1");
+  }
+  std::vector<double> b(count);
+  double v = start;
+  for (std::size_t i = 0; i < count; ++i, v *= factor) b[i] = v;
+  return b;
+}
+
+namespace detail {
+
+const BackendConfig& empty_config() {
+  static const BackendConfig* c = new BackendConfig(BackendConfig::object());
+  return *c;
+}
+
+MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
+  MetricDescriptor d;
+  validate_metric_name(o.name);
+  d.name = o.name;
+  d.help = o.description;
+  d.type = type;
+  if (!o.unit.empty()) {
+    if (!matches_name(o.unit, false) && !(o.unit[0] >= '0' && o.unit[0] <= '9')) {
+      throw InvalidNameError("invalid unit " + quote_name(o.unit) + " for metric " +
+                             quote_name(o.name));
+    }
+    std::string suffix = "_" + o.unit;
+    auto ends_with = [&](const std::string& s) {
+      return d.name.size() > s.size() && d.name.compare(d.name.size() - s.size(), s.size(), s) == 0;
+    };
+    if (!ends_with(suffix) && !(type == MetricType::counter && ends_with(suffix + "_total"))) {
+      throw InvalidNameError("metric " + quote_name(o.name) + " has unit " + quote_name(o.unit) +
+                             " so its name must end with " + quote_name(suffix) +
+                             (type == MetricType::counter
+                                  ? " (or " + quote_name(suffix + "_total") + ")"
+                                  : std::string()));
+    }
+    d.unit = o.unit;
+  }
+  std::string_view reserved = type == MetricType::histogram ? "le"
+                              : type == MetricType::summary ? "quantile"
+                                                            : "";
+  for (const std::string& label : o.required_labels) {
+    validate_label_name(label, o.name, reserved);
+    if (d.index_of(label) != MetricDescriptor::npos) {
+      throw LabelError("label " + quote_name(label) +
+                       " is listed twice in required_labels of metric " + quote_name(o.name));
+    }
+    d.label_names.push_back(label);
+  }
+  d.max_series = o.max_series;
+  d.overflow = o.overflow;
+  if (d.max_series != 0 && d.label_names.empty()) {
+    throw LabelError("metric " + quote_name(o.name) +
+                     " has no labels, so max_series cannot apply to it");
+  }
+  d.defaults.resize(d.label_names.size());
+  for (const auto& [label, value] : o.default_labels) {
+    std::size_t i = d.index_of(label);
+    if (i == MetricDescriptor::npos) {
+      throw LabelError("default label " + quote_name(label) + " of metric " + quote_name(o.name) +
+                       " is not one of its required_labels");
+    }
+    d.defaults[i] = value;
+  }
+  if (type == MetricType::histogram) {
+    std::vector<double> b = o.buckets.bounds().value_or(default_buckets());
+    if (b.empty()) {
+      throw BucketError("histogram " + quote_name(o.name) + " needs at least one bucket");
+    }
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      if (std::isnan(b[i]))
+        throw BucketError("histogram " + quote_name(o.name) + " has a NaN bucket");
+      if (i > 0 && !(b[i] > b[i - 1])) {
+        throw BucketError("buckets of histogram " + quote_name(o.name) +
+                          " must be strictly increasing; " + format_double(b[i]) + " follows " +
+                          format_double(b[i - 1]));
+      }
+    }
+    if (b.back() != std::numeric_limits<double>::infinity()) {
+      b.push_back(std::numeric_limits<double>::infinity());
+    }
+    d.bounds = std::move(b);
+    for (double bound : d.bounds) d.le_values.push_back(format_double(bound));
+  }
+  return d;
+}
+
+MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& values) {
+  MetricInfo info;
+  info.name = d.name;
+  info.description = d.help;
+  info.type = d.type;
+  info.labels.reserve(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    info.labels.emplace_back(d.label_names[i], values[i]);
+  }
+  std::sort(info.labels.begin(), info.labels.end());
+  return info;
+}
+
+
+void throw_unobservable(const MetricDescriptor& d) {
+  std::string missing;
+  for (std::size_t i = 0; i < d.label_names.size(); ++i) {
+    if (!missing.empty()) missing += ", ";
+    missing += d.label_names[i];
+  }
+  throw UnobservableMetricError("metric " + quote_name(d.name) +
+                                " needs all its labels set before it can be used (labels: " +
+                                missing + "); call labels() first");
+}
+
+void throw_unknown_label(const MetricDescriptor& d, std::string_view label) {
+  std::string known;
+  for (const auto& n : d.label_names) known += (known.empty() ? "" : ", ") + n;
+  throw LabelError("unknown label " + quote_name(label) + " for metric " + quote_name(d.name) +
+                   " (its labels: " + known + ")");
+}
+
+void throw_label_twice(const MetricDescriptor& d, std::string_view label) {
+  throw LabelError("label " + quote_name(label) + " is given twice for metric " +
+                   quote_name(d.name));
+}
+
+void throw_family_gone(const MetricDescriptor& d) {
+  throw Error("metric " + quote_name(d.name) +
+              " no longer exists (no handle or registry holds it)");
+}
+
+void throw_no_labels(const MetricDescriptor& d, const char* what) {
+  throw LabelError("metric " + quote_name(d.name) +
+                   " has no labels (required_labels is empty); " + what + "() cannot be used");
+}
+
+void throw_remove_incomplete(const MetricDescriptor& d) {
+  throw LabelError("remove() on metric " + quote_name(d.name) + " needs every label set");
+}
+
+void throw_cardinality(const MetricDescriptor& d, const std::string_view* values) {
+  std::string set;
+  for (std::size_t i = 0; i < d.label_names.size(); ++i) {
+    set += (i ? ", " : "") + d.label_names[i] + "=" + quote_name(values[i]);
+  }
+  throw CardinalityError("metric " + quote_name(d.name) + " already has its limit of " +
+                         std::to_string(d.max_series) + " label sets (max_series); {" + set +
+                         "} refused");
+}
+
+}  // namespace detail
+}  // namespace pytheus

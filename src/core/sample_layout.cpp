@@ -1,0 +1,43 @@
+#include "pytheus/detail/sample_layout.hpp"
+
+#include <vector>
+
+namespace pytheus::detail {
+
+void write_series_samples(MetricWriter& w, const MetricDescriptor&, LabelView* labels,
+                          std::size_t n, double value) {
+  w.sample("", labels, n, value);
+}
+
+void write_series_samples(MetricWriter& w, const MetricDescriptor& d, LabelView* labels,
+                          std::size_t n, const HistogramSnapshot& s) {
+  if (d.type == MetricType::histogram) {
+    labels[n].name = "le";
+    for (std::size_t i = 0; i < d.le_values.size() && i < s.buckets.size(); ++i) {
+      labels[n].value = d.le_values[i];
+      w.sample("_bucket", labels, n + 1, s.buckets[i]);
+    }
+  }
+  w.sample("_count", labels, n, s.count);
+  w.sample("_sum", labels, n, s.sum);
+}
+
+void write_rows(MetricWriter& w, const MetricDescriptor& d, const MetricRows& rows) {
+  w.family(d.name, d.help, d.type, d.unit);
+  const std::size_t n = d.label_names.size();
+  std::vector<LabelView> labels(n + 1);
+  for (std::size_t i = 0; i < n; ++i) labels[i].name = d.label_names[i];
+  const bool histogram = d.type == MetricType::histogram || d.type == MetricType::summary;
+  for (const SeriesRow& row : rows) {
+    for (std::size_t i = 0; i < n && i < row.label_values.size(); ++i) {
+      labels[i].value = row.label_values[i];
+    }
+    if (histogram) {
+      write_series_samples(w, d, labels.data(), n, row.histogram);
+    } else {
+      write_series_samples(w, d, labels.data(), n, row.value);
+    }
+  }
+}
+
+}  // namespace pytheus::detail
