@@ -9,10 +9,13 @@
 #include <nlohmann/json.hpp>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "pytheus/backends/atomic.hpp"
+#include "pytheus/backends/single_process.hpp"
 #include "pytheus/pytheus.hpp"
 
 namespace pytheus_test {

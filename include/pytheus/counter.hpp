@@ -5,6 +5,7 @@
 #include <functional>
 #include <initializer_list>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -53,16 +54,10 @@ class BasicCounter : public detail::MetricHandle<BasicCounter<B>, detail::ValueS
  public:
   /// Creates and registers a counter. Throws InvalidNameError, LabelError or
   /// RegistrationError for a bad name, bad labels or a name already taken.
-  BasicCounter(std::string name, std::string description,
-               std::vector<std::string> required_labels = {}, Labels default_labels = {},
-               RegistryRef registry = {})
-      : BasicCounter(MetricOptions{std::move(name),
-                                   std::move(description),
-                                   std::move(required_labels),
-                                   std::move(default_labels),
-                                   registry,
-                                   {},
-                                   {}}) {}
+  BasicCounter(std::string_view name, std::string_view description, LabelNames required_labels = {},
+               LabelDefaults default_labels = {}, RegistryRef registry = {})
+      : Base(MetricType::counter, name, description, required_labels, default_labels, registry,
+             nullptr) {}
   explicit BasicCounter(MetricOptions options) : Base(MetricType::counter, std::move(options)) {}
 
   /// Adds `value` (default 1). Throws InvalidValueError for a negative or NaN value.
@@ -134,13 +129,14 @@ class BasicCounter : public detail::MetricHandle<BasicCounter<B>, detail::ValueS
   explicit BasicCounter(typename Base::Parts parts) : Base(std::move(parts)) {}
 
   [[noreturn]] void throw_bad_increment(double value) const {
-    throw InvalidValueError("counter " + detail::quote_name(this->name()) +
-                            " can only increase; inc(" + detail::format_double(value) +
-                            ") refused");
+    detail::throw_bad_increment(this->descriptor(), value);
   }
 };
 
 /// Counter is a counter on the loaded backend.
 using Counter = BasicCounter<>;
+
+// Compiled once in the core library.
+extern template class detail::MetricHandle<BasicCounter<>, detail::ValueSeries<LoadedBackend>>;
 
 }  // namespace pytheus

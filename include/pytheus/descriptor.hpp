@@ -72,6 +72,8 @@ MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& 
 const BackendConfig& empty_config();
 
 [[noreturn]] void throw_unobservable(const MetricDescriptor& d);
+[[noreturn]] void throw_nan(const MetricDescriptor& d, const char* operation);
+[[noreturn]] void throw_bad_increment(const MetricDescriptor& d, double value);
 [[noreturn]] void throw_unknown_label(const MetricDescriptor& d, std::string_view label);
 [[noreturn]] void throw_label_twice(const MetricDescriptor& d, std::string_view label);
 [[noreturn]] void throw_family_gone(const MetricDescriptor& d);

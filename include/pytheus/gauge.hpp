@@ -5,6 +5,7 @@
 #include <functional>
 #include <initializer_list>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,16 +27,10 @@ class BasicGauge : public detail::MetricHandle<BasicGauge<B>, detail::ValueSerie
   friend detail::Timed<BasicGauge>;
 
  public:
-  BasicGauge(std::string name, std::string description,
-             std::vector<std::string> required_labels = {}, Labels default_labels = {},
-             RegistryRef registry = {})
-      : BasicGauge(MetricOptions{std::move(name),
-                                 std::move(description),
-                                 std::move(required_labels),
-                                 std::move(default_labels),
-                                 registry,
-                                 {},
-                                 {}}) {}
+  BasicGauge(std::string_view name, std::string_view description, LabelNames required_labels = {},
+             LabelDefaults default_labels = {}, RegistryRef registry = {})
+      : Base(MetricType::gauge, name, description, required_labels, default_labels, registry,
+             nullptr) {}
   explicit BasicGauge(MetricOptions options) : Base(MetricType::gauge, std::move(options)) {}
 
   /// Adds `value` (default 1). Throws InvalidValueError for NaN.
@@ -105,14 +100,14 @@ class BasicGauge : public detail::MetricHandle<BasicGauge<B>, detail::ValueSerie
   void record_duration(double seconds) const { set(seconds); }
 
   void check(double value, const char* op) const {
-    if (PYTHEUS_UNLIKELY(value != value)) {
-      throw InvalidValueError("gauge " + detail::quote_name(this->name()) + ": " + op +
-                              "(NaN) refused");
-    }
+    if (PYTHEUS_UNLIKELY(value != value)) detail::throw_nan(this->descriptor(), op);
   }
 };
 
 /// Gauge is a gauge on the loaded backend.
 using Gauge = BasicGauge<>;
+
+// Compiled once in the core library.
+extern template class detail::MetricHandle<BasicGauge<>, detail::ValueSeries<LoadedBackend>>;
 
 }  // namespace pytheus

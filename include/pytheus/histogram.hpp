@@ -5,6 +5,7 @@
 #include <functional>
 #include <initializer_list>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -30,16 +31,11 @@ class BasicHistogram : public detail::MetricHandle<BasicHistogram<B>, detail::Hi
   friend detail::Timed<BasicHistogram>;
 
  public:
-  BasicHistogram(std::string name, std::string description,
-                 std::vector<std::string> required_labels = {}, Labels default_labels = {},
-                 RegistryRef registry = {}, Buckets buckets = {})
-      : BasicHistogram(MetricOptions{std::move(name),
-                                     std::move(description),
-                                     std::move(required_labels),
-                                     std::move(default_labels),
-                                     registry,
-                                     {},
-                                     std::move(buckets)}) {}
+  BasicHistogram(std::string_view name, std::string_view description,
+                 LabelNames required_labels = {}, LabelDefaults default_labels = {},
+                 RegistryRef registry = {}, const Buckets& buckets = {})
+      : Base(MetricType::histogram, name, description, required_labels, default_labels, registry,
+             &buckets) {}
   explicit BasicHistogram(MetricOptions options)
       : Base(MetricType::histogram, std::move(options)) {}
 
@@ -47,9 +43,7 @@ class BasicHistogram : public detail::MetricHandle<BasicHistogram<B>, detail::Hi
   void observe(double value) const {
     auto& series = this->series();
     const MetricDescriptor& d = series.descriptor();
-    if (PYTHEUS_UNLIKELY(value != value)) {
-      throw InvalidValueError("histogram " + detail::quote_name(d.name) + ": observe(NaN) refused");
-    }
+    if (PYTHEUS_UNLIKELY(value != value)) detail::throw_nan(d, "observe");
     const std::size_t bucket = static_cast<std::size_t>(
         std::lower_bound(d.bounds.begin(), d.bounds.end(), value) - d.bounds.begin());
     series.get().observe(value, bucket);
@@ -68,5 +62,9 @@ class BasicHistogram : public detail::MetricHandle<BasicHistogram<B>, detail::Hi
 
 /// Histogram is a histogram on the loaded backend.
 using Histogram = BasicHistogram<>;
+
+// Compiled once in the core library.
+extern template class detail::MetricHandle<BasicHistogram<>,
+                                           detail::HistogramSeries<LoadedBackend>>;
 
 }  // namespace pytheus

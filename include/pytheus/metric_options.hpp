@@ -59,6 +59,47 @@ struct MetricOptions {
   Overflow overflow = Overflow::refuse;
 };
 
+/// LabelNames is the required_labels argument of the positional metric constructors: a
+/// braced list of names (`{"method", "code"}`) or a vector of strings. It views its
+/// argument, so it is only a parameter type.
+class LabelNames {
+ public:
+  LabelNames() = default;
+  LabelNames(std::initializer_list<std::string_view> names)  // NOLINT: implicit by design
+      : list_(names) {}
+  LabelNames(const std::vector<std::string>& names) : vector_(&names) {}  // NOLINT
+  /// The names as strings.
+  std::vector<std::string> to_vector() const;
+
+ private:
+  std::initializer_list<std::string_view> list_;
+  const std::vector<std::string>* vector_ = nullptr;
+};
+
+/// LabelDefaults is the default_labels argument of the positional metric constructors: a
+/// braced list of pairs (`{{"route", "/"}}`) or a Labels map. It views its argument.
+class LabelDefaults {
+ public:
+  using Pair = std::pair<std::string_view, std::string_view>;
+  LabelDefaults() = default;
+  LabelDefaults(std::initializer_list<Pair> labels)  // NOLINT: implicit by design
+      : list_(labels) {}
+  LabelDefaults(const Labels& labels) : map_(&labels) {}  // NOLINT
+  /// The labels as a Labels map.
+  Labels to_labels() const;
+
+ private:
+  std::initializer_list<Pair> list_;
+  const Labels* map_ = nullptr;
+};
+
+namespace detail {
+// The options of a positional constructor call.
+MetricOptions make_options(std::string_view name, std::string_view description,
+                           const LabelNames& required_labels, const LabelDefaults& default_labels,
+                           RegistryRef registry, const Buckets* buckets);
+}  // namespace detail
+
 /// The default histogram buckets: 0.005 ... 10 seconds, then +Inf.
 const std::vector<double>& default_buckets();
 

@@ -4,8 +4,6 @@
 
 #include "pytheus/backend.hpp"
 #include "pytheus/backends.hpp"
-#include "pytheus/backends/atomic.hpp"
-#include "pytheus/backends/single_process.hpp"
 #include "pytheus/collector.hpp"
 #include "pytheus/counter.hpp"
 #include "pytheus/errors.hpp"

@@ -4,6 +4,7 @@
 #include <functional>
 #include <initializer_list>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -25,24 +26,15 @@ class BasicSummary : public detail::MetricHandle<BasicSummary<B>, detail::Histog
   friend detail::Timed<BasicSummary>;
 
  public:
-  BasicSummary(std::string name, std::string description,
-               std::vector<std::string> required_labels = {}, Labels default_labels = {},
-               RegistryRef registry = {})
-      : BasicSummary(MetricOptions{std::move(name),
-                                   std::move(description),
-                                   std::move(required_labels),
-                                   std::move(default_labels),
-                                   registry,
-                                   {},
-                                   {}}) {}
+  BasicSummary(std::string_view name, std::string_view description, LabelNames required_labels = {},
+               LabelDefaults default_labels = {}, RegistryRef registry = {})
+      : Base(MetricType::summary, name, description, required_labels, default_labels, registry,
+             nullptr) {}
   explicit BasicSummary(MetricOptions options) : Base(MetricType::summary, std::move(options)) {}
 
   /// Records `value`. Throws InvalidValueError for NaN.
   void observe(double value) const {
-    if (PYTHEUS_UNLIKELY(value != value)) {
-      throw InvalidValueError("summary " + detail::quote_name(this->name()) +
-                              ": observe(NaN) refused");
-    }
+    if (PYTHEUS_UNLIKELY(value != value)) detail::throw_nan(this->descriptor(), "observe");
     this->series().get().observe(value, 0);
   }
 
@@ -56,5 +48,8 @@ class BasicSummary : public detail::MetricHandle<BasicSummary<B>, detail::Histog
 
 /// Summary is a summary on the loaded backend.
 using Summary = BasicSummary<>;
+
+// Compiled once in the core library.
+extern template class detail::MetricHandle<BasicSummary<>, detail::HistogramSeries<LoadedBackend>>;
 
 }  // namespace pytheus

@@ -65,8 +65,8 @@ BackendConfig config_from_environment(const char* value) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  return parse_config_text(text.str(), std::string("backend config file \"") + path +
-                                           "\" (from " + kBackendConfigEnv + ")");
+  return parse_config_text(text.str(), std::string("backend config file \"") + path + "\" (from " +
+                                           kBackendConfigEnv + ")");
 }
 
 class BackendRegistry {
@@ -288,10 +288,16 @@ std::string backend_name_of(const std::type_info& type) {
   return BackendRegistry::instance().name_of(type);
 }
 
-LoadedClass loaded_class() { return BackendRegistry::instance().loaded(); }
+LoadedClass loaded_class() {
+  return BackendRegistry::instance().loaded();
+}
 
-void track_rebindable(Rebindable* r) { BackendRegistry::instance().track(r); }
-void untrack_rebindable(Rebindable* r) { BackendRegistry::instance().untrack(r); }
+void track_rebindable(Rebindable* r) {
+  BackendRegistry::instance().track(r);
+}
+void untrack_rebindable(Rebindable* r) {
+  BackendRegistry::instance().untrack(r);
+}
 
 Backend& bind_loaded(std::atomic<Backend*>& slot, const MetricDescriptor& d,
                      const std::vector<std::string>& values) {
@@ -333,13 +339,18 @@ void load_backend(std::optional<std::string_view> backend_class,
 }
 
 void load_backend_json(std::string_view backend_class, std::string_view config_json) {
-  const BackendConfig config = detail::parse_config_text(
-      config_json, "the configuration given to load_backend_json for " + std::string(backend_class));
+  const BackendConfig config =
+      detail::parse_config_text(config_json, "the configuration given to load_backend_json for " +
+                                                 std::string(backend_class));
   detail::BackendRegistry::instance().load(backend_class, &config);
 }
 
-std::string loaded_backend() { return detail::loaded_class().cls->name; }
+std::string loaded_backend() {
+  return detail::loaded_class().cls->name;
+}
 
-BackendConfig loaded_backend_config() { return *detail::loaded_class().config; }
+BackendConfig loaded_backend_config() {
+  return *detail::loaded_class().config;
+}
 
 }  // namespace pytheus

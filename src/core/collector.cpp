@@ -14,7 +14,9 @@ void replay(const std::vector<MetricFamily>& families, MetricWriter& writer) {
   }
 }
 
-void Collector::write_to(MetricWriter& writer) const { replay(collect(), writer); }
+void Collector::write_to(MetricWriter& writer) const {
+  replay(collect(), writer);
+}
 
 void FamilyBuilder::family(std::string_view name, std::string_view help, MetricType type,
                            std::string_view unit) {
@@ -33,6 +35,8 @@ void FamilyBuilder::sample(std::string_view suffix, const LabelView* labels,
   families_.back().samples.push_back(std::move(s));
 }
 
-std::vector<MetricFamily> FamilyBuilder::take() { return std::move(families_); }
+std::vector<MetricFamily> FamilyBuilder::take() {
+  return std::move(families_);
+}
 
 }  // namespace pytheus

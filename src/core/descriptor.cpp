@@ -42,7 +42,36 @@ std::vector<double> exponential_buckets(double start, double factor, std::size_t
   return b;
 }
 
+std::vector<std::string> LabelNames::to_vector() const {
+  if (vector_ != nullptr) return *vector_;
+  return std::vector<std::string>(list_.begin(), list_.end());
+}
+
+Labels LabelDefaults::to_labels() const {
+  if (map_ != nullptr) return *map_;
+  Labels out;
+  for (const Pair& p : list_) {
+    if (!out.emplace(std::string(p.first), std::string(p.second)).second) {
+      throw LabelError("default label " + detail::quote_name(p.first) + " is given twice");
+    }
+  }
+  return out;
+}
+
 namespace detail {
+
+MetricOptions make_options(std::string_view name, std::string_view description,
+                           const LabelNames& required_labels, const LabelDefaults& default_labels,
+                           RegistryRef registry, const Buckets* buckets) {
+  MetricOptions o;
+  o.name = std::string(name);
+  o.description = std::string(description);
+  o.required_labels = required_labels.to_vector();
+  o.default_labels = default_labels.to_labels();
+  o.registry = registry;
+  if (buckets != nullptr) o.buckets = *buckets;
+  return o;
+}
 
 const BackendConfig& empty_config() {
   static const BackendConfig* c = new BackendConfig(BackendConfig::object());
@@ -135,7 +164,6 @@ MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& 
   return info;
 }
 
-
 void throw_unobservable(const MetricDescriptor& d) {
   std::string missing;
   for (std::size_t i = 0; i < d.label_names.size(); ++i) {
@@ -145,6 +173,16 @@ void throw_unobservable(const MetricDescriptor& d) {
   throw UnobservableMetricError("metric " + quote_name(d.name) +
                                 " needs all its labels set before it can be used (labels: " +
                                 missing + "); call labels() first");
+}
+
+void throw_nan(const MetricDescriptor& d, const char* operation) {
+  throw InvalidValueError(std::string(to_string(d.type)) + " " + quote_name(d.name) + ": " +
+                          operation + "(NaN) refused");
+}
+
+void throw_bad_increment(const MetricDescriptor& d, double value) {
+  throw InvalidValueError("counter " + quote_name(d.name) + " can only increase; inc(" +
+                          format_double(value) + ") refused");
 }
 
 void throw_unknown_label(const MetricDescriptor& d, std::string_view label) {
@@ -165,8 +203,8 @@ void throw_family_gone(const MetricDescriptor& d) {
 }
 
 void throw_no_labels(const MetricDescriptor& d, const char* what) {
-  throw LabelError("metric " + quote_name(d.name) +
-                   " has no labels (required_labels is empty); " + what + "() cannot be used");
+  throw LabelError("metric " + quote_name(d.name) + " has no labels (required_labels is empty); " +
+                   what + "() cannot be used");
 }
 
 void throw_remove_incomplete(const MetricDescriptor& d) {

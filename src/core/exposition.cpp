@@ -184,8 +184,6 @@ void validate_families(const std::vector<MetricFamily>& families) {
   }
 }
 
-
-
 // Puts a registry's prefix before the family names it yields, so that registries with
 // different prefixes can share one TextWriter (and its one-block-per-family check).
 class PrefixedWriter final : public MetricWriter {
@@ -208,7 +206,6 @@ class PrefixedWriter final : public MetricWriter {
   const std::string prefix_;
   std::string name_;
 };
-
 
 }  // namespace
 }  // namespace detail
@@ -239,8 +236,8 @@ void collect(const Registry& registry, MetricWriter& writer) {
       }
       if (rows.size() != requests.size()) {
         throw CollectError("backend class " + loaded.cls->name + " answered " +
-                           std::to_string(rows.size()) + " of " +
-                           std::to_string(requests.size()) + " metrics in its bulk read");
+                           std::to_string(rows.size()) + " of " + std::to_string(requests.size()) +
+                           " metrics in its bulk read");
       }
     }
   }
@@ -282,7 +279,9 @@ std::string generate_metrics(const Registry& registry, Format format) {
   return out;
 }
 
-std::string generate_metrics(Format format) { return generate_metrics(default_registry(), format); }
+std::string generate_metrics(Format format) {
+  return generate_metrics(default_registry(), format);
+}
 
 /// Returns one exposition of several registries, each family under its own registry's
 /// prefix: what an HTTP exposer serves when it adds its own metrics to a user's registry.

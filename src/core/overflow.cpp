@@ -74,7 +74,9 @@ class OverflowCounts final : public Collector {
 
 }  // namespace
 
-void count_overflow(std::string_view metric) { OverflowCounts::instance().count(std::string(metric)); }
+void count_overflow(std::string_view metric) {
+  OverflowCounts::instance().count(std::string(metric));
+}
 
 std::uint64_t overflow_count(std::string_view metric) {
   return OverflowCounts::instance().overflow_count(std::string(metric));

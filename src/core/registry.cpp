@@ -23,10 +23,10 @@ void CollectorRegistry::register_collector(std::shared_ptr<Collector> collector)
   for (const std::string& name : names) {
     auto it = names_.find(name);
     if (it != names_.end()) {
-      throw RegistrationError(
-          "metric name " + detail::quote_name(name) + " is already registered" +
-          (prefix_.empty() ? std::string()
-                           : " in registry with prefix " + detail::quote_name(prefix_)));
+      throw RegistrationError("metric name " + detail::quote_name(name) + " is already registered" +
+                              (prefix_.empty()
+                                   ? std::string()
+                                   : " in registry with prefix " + detail::quote_name(prefix_)));
     }
   }
   for (const std::string& name : names) names_[name] = collector.get();
@@ -83,7 +83,9 @@ bool CollectorRegistryProxy::unregister_collector(const Collector& c) {
 std::vector<std::shared_ptr<Collector>> CollectorRegistryProxy::collectors() const {
   return target()->collectors();
 }
-std::string CollectorRegistryProxy::prefix() const { return target()->prefix(); }
+std::string CollectorRegistryProxy::prefix() const {
+  return target()->prefix();
+}
 
 CollectorRegistryProxy& default_registry() {
   // Never destroyed, so global metrics can use it at any point of start-up and exit.
@@ -95,6 +97,8 @@ void set_registry(std::shared_ptr<Registry> registry) {
   default_registry().set_target(std::move(registry));
 }
 
-Registry* RegistryRef::get() const { return use_default_ ? &default_registry() : registry_; }
+Registry* RegistryRef::get() const {
+  return use_default_ ? &default_registry() : registry_;
+}
 
 }  // namespace pytheus

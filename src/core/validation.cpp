@@ -66,7 +66,7 @@ void validate_metric_name(std::string_view name) {
 /// `reserved` names a label the metric type keeps for itself (`le` for histograms,
 /// `quantile` for summaries); empty when there is none.
 void validate_label_name(std::string_view label, std::string_view metric,
-                                std::string_view reserved) {
+                         std::string_view reserved) {
   if (!detail::matches_name(label, false)) {
     throw InvalidNameError("invalid label name " + detail::quote_name(label) + " for metric " +
                            detail::quote_name(metric) + ": must match [a-zA-Z_][a-zA-Z0-9_]*");

@@ -13,6 +13,7 @@
 
 #include "pytheus/backend.hpp"
 #include "pytheus/detail/strings.hpp"
+#include "pytheus/static_backend.hpp"
 
 namespace pytheus {
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pytheus/backend.hpp"
+#include "pytheus/static_backend.hpp"
 
 namespace pytheus {
 

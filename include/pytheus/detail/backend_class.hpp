@@ -42,9 +42,9 @@ struct has_initialize<B, std::void_t<decltype(B::initialize(std::declval<const B
 template <class B, class = void>
 struct has_generate_samples : std::false_type {};
 template <class B>
-struct has_generate_samples<
-    B, std::void_t<decltype(B::generate_samples(std::declval<const BackendConfig&>(),
-                                                std::declval<const std::vector<MetricRequest>&>()))>>
+struct has_generate_samples<B, std::void_t<decltype(B::generate_samples(
+                                   std::declval<const BackendConfig&>(),
+                                   std::declval<const std::vector<MetricRequest>&>()))>>
     : std::true_type {};
 
 template <class B, class = void>

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 namespace pytheus::detail {
 
@@ -44,6 +45,27 @@ class ValueBuffer {
   bool inline_set_[kInline];
   std::unique_ptr<std::string_view[]> heap_values_;
   std::unique_ptr<bool[]> heap_set_;
+};
+
+// A map-like container's labels as a LabelPair array (name, value views), on the stack for
+// up to ValueBuffer::kInline labels.
+class LabelPairs {
+ public:
+  using Pair = std::pair<std::string_view, std::string_view>;
+  template <class Map>
+  explicit LabelPairs(const Map& labels) : n_(labels.size()) {
+    if (n_ > ValueBuffer::kInline) heap_.reset(new Pair[n_]);
+    Pair* out = data();
+    for (const auto& [name, value] : labels) *out++ = Pair(name, value);
+  }
+  const Pair* begin() const { return heap_ ? heap_.get() : inline_; }
+  const Pair* end() const { return begin() + n_; }
+
+ private:
+  Pair* data() { return heap_ ? heap_.get() : inline_; }
+  std::size_t n_;
+  Pair inline_[ValueBuffer::kInline];
+  std::unique_ptr<Pair[]> heap_;
 };
 
 // FNV-1a over the values, each followed by its length so that ("ab", "") and ("a", "b")
