@@ -51,12 +51,13 @@ enum MHD_Result answer(void* cls, struct MHD_Connection* connection, const char*
                             reinterpret_cast<MHD_KeyValueIterator>(&collect_header),
                             &request.headers);
   pytheus::http::ScrapeResponse r = handler.handle(request);
-  struct MHD_Response* response = MHD_create_response_from_buffer(
-      r.body.size(), r.body.data(), MHD_RESPMEM_MUST_COPY);
+  struct MHD_Response* response =
+      MHD_create_response_from_buffer(r.body.size(), r.body.data(), MHD_RESPMEM_MUST_COPY);
   for (const auto& [name, value] : r.headers) {
     MHD_add_response_header(response, name.c_str(), value.c_str());
   }
-  const enum MHD_Result ok = MHD_queue_response(connection, static_cast<unsigned>(r.status), response);
+  const enum MHD_Result ok =
+      MHD_queue_response(connection, static_cast<unsigned>(r.status), response);
   MHD_destroy_response(response);
   return ok;
 }

@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "child_process.hpp"
 #include "basic_auth.hpp"
+#include "child_process.hpp"
 #include "pytheus/http/exposer.hpp"
 #include "pytheus/testutil.hpp"
 #include "test_helpers.hpp"

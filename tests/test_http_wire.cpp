@@ -39,12 +39,11 @@ TEST(HttpWireTest, KeepAliveFollowsVersionAndConnection) {
 }
 
 TEST(HttpWireTest, RefusesWhatCouldBeFramedTwoWays) {
-  EXPECT_EQ(check_request("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
-                          16384)
-                .code,
-            400);
-  EXPECT_EQ(check_request("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 16384).code,
-            501);
+  EXPECT_EQ(
+      check_request("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", 16384)
+          .code,
+      400);
+  EXPECT_EQ(check_request("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 16384).code, 501);
   EXPECT_EQ(check_request("GET / HTTP/1.1\nHost: x\n\n", 16384).code, 400);
   EXPECT_EQ(check_request("GET / HTTP/1.1\r\nX: " + std::string(2000, 'a'), 1024).code, 431);
   EXPECT_EQ(check_request("GET / HTTP/1.1\r\nHost: x", 16384).status,

@@ -121,8 +121,8 @@ TEST_F(ScrapeHandlerTest, NegotiatesTheFormatFromAccept) {
   EXPECT_NE(text.body.find("jobs_total{queue=\"a\"} 3\n"), std::string::npos) << text.body;
   EXPECT_EQ(text.body.find("# EOF"), std::string::npos);
 
-  ScrapeResponse om = h.handle(get(
-      "/metrics", {{"accept", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"}}));
+  ScrapeResponse om = h.handle(
+      get("/metrics", {{"accept", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"}}));
   EXPECT_EQ(om.status, 200);
   EXPECT_EQ(header(om, "Content-Type"), kOpenMetrics);
   EXPECT_NE(om.body.find("# EOF\n"), std::string::npos);
@@ -198,10 +198,9 @@ TEST_F(ScrapeHandlerTest, BasicAuthGuardsEveryPath) {
   EXPECT_EQ(self_value(h, "pytheus_http_scrapes_total",
                        {{"path", "/metrics"}, {"format", "prometheus"}, {"status", "401"}}),
             5);
-  EXPECT_FALSE(testutil::get_sample_value(h.self_registry(), "pytheus_http_scrapes_total",
-                                          {{"path", "/elsewhere"},
-                                           {"format", "prometheus"},
-                                           {"status", "401"}}));
+  EXPECT_FALSE(testutil::get_sample_value(
+      h.self_registry(), "pytheus_http_scrapes_total",
+      {{"path", "/elsewhere"}, {"format", "prometheus"}, {"status", "401"}}));
   BasicAuth colon{"a:b", "p"};
   ScrapeHandlerOptions bad = no_process();
   bad.basic_auth = colon;
@@ -241,8 +240,9 @@ TEST_F(ScrapeHandlerTest, AFailedCollectIs503WithAShortReasonNeverAPartialBody) 
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(header(r, "Content-Type"), "text/plain; charset=utf-8");
   EXPECT_EQ(header(r, "Content-Encoding"), "<absent>");
-  EXPECT_EQ(r.body, "503 scrape failed: a collector failed during the scrape: store down: "
-                    "connection refused\n");
+  EXPECT_EQ(r.body,
+            "503 scrape failed: a collector failed during the scrape: store down: "
+            "connection refused\n");
   registry_.unregister_collector(*failing);
   registry_.register_collector(std::make_shared<FailingCollector>(std::string(5000, 'x')));
   r = h.handle(get("/metrics"));

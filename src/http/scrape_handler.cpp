@@ -142,9 +142,9 @@ struct ScrapeHandler::Impl {
     if (busy >= options.max_concurrent_scrapes) {
       scrape_errors.labels({{"path", req.path}, {"reason", "limit"}}).inc();
       count(req.path, format, 503);
-      ScrapeResponse r = text_response(
-          503, "503 too many concurrent scrapes (limit " +
-                   std::to_string(options.max_concurrent_scrapes) + "); retry later\n");
+      ScrapeResponse r = text_response(503, "503 too many concurrent scrapes (limit " +
+                                                std::to_string(options.max_concurrent_scrapes) +
+                                                "); retry later\n");
       r.headers.emplace_back("Retry-After", "1");
       return r;
     }
@@ -222,8 +222,8 @@ bool ScrapeHandler::remove(std::string_view path) {
 void ScrapeHandler::add_default_if_empty() {
   std::unique_lock<std::shared_mutex> lock(impl_->paths_mu);
   if (impl_->paths.empty()) {
-    impl_->paths.emplace("/metrics",
-                         std::shared_ptr<Registry>(std::shared_ptr<Registry>(), &default_registry()));
+    impl_->paths.emplace(
+        "/metrics", std::shared_ptr<Registry>(std::shared_ptr<Registry>(), &default_registry()));
   }
 }
 

@@ -60,20 +60,34 @@ constexpr std::chrono::milliseconds kAcceptPause{100};
 
 const char* reason_phrase(int code) {
   switch (code) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 
@@ -81,8 +95,8 @@ const char* reason_phrase(int code) {
 std::string serialize(const ScrapeResponse& response, bool send_body, long keep_alive_seconds) {
   std::string out;
   out.reserve(256 + (send_body ? response.body.size() : 0));
-  out += "HTTP/1.1 " + std::to_string(response.status) + " " + reason_phrase(response.status) +
-         "\r\n";
+  out +=
+      "HTTP/1.1 " + std::to_string(response.status) + " " + reason_phrase(response.status) + "\r\n";
   for (const auto& [name, value] : response.headers) out += name + ": " + value + "\r\n";
   out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
   if (keep_alive_seconds < 0) {
@@ -235,7 +249,8 @@ class Server::Loop {
       std::lock_guard<std::mutex> lock(mu_);
       stopping = stopping_;
     }
-    const wire::Request parsed = wire::parse_request(std::string_view(c.in).substr(0, c.request_size));
+    const wire::Request parsed =
+        wire::parse_request(std::string_view(c.in).substr(0, c.request_size));
     ScrapeRequest request;
     request.method = std::string(parsed.method);
     request.path = std::string(parsed.path());
@@ -325,8 +340,7 @@ class Server::Loop {
         if (c && after >= c->deadline) expire(c);
       }
       sweep();
-      if (rc > 0 && fds[1].fd >= 0 && fds[1].revents != 0 &&
-          !accept_all(after)) {
+      if (rc > 0 && fds[1].fd >= 0 && fds[1].revents != 0 && !accept_all(after)) {
         accept_paused_until = after + kAcceptPause;
       }
     }
@@ -535,10 +549,11 @@ class Server::Loop {
   std::vector<std::thread> workers_;
 };
 
-Server::Server(const std::string& address, std::uint16_t port, ServerLimits limits,
-               Handler handler, OnDrop on_drop) {
+Server::Server(const std::string& address, std::uint16_t port, ServerLimits limits, Handler handler,
+               OnDrop on_drop) {
   // A burst of connections (scrapers, or a flood) must not wait for SYN retransmissions.
-  const int backlog = static_cast<int>(std::clamp<std::size_t>(limits.max_connections, 128, SOMAXCONN));
+  const int backlog =
+      static_cast<int>(std::clamp<std::size_t>(limits.max_connections, 128, SOMAXCONN));
   const int fd = listen_on(address, port, backlog);
   sockaddr_storage bound{};
   socklen_t len = sizeof bound;

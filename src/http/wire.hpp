@@ -172,8 +172,8 @@ inline RequestCheck check_request(std::string_view in, std::size_t max_bytes,
 /// the bytes given to parse_request).
 struct Request {
   std::string_view method;
-  std::string_view target;   // as sent: path and query
-  std::string_view version;  // "HTTP/1.1" or "HTTP/1.0"
+  std::string_view target;                                             // as sent: path and query
+  std::string_view version;                                            // "HTTP/1.1" or "HTTP/1.0"
   std::vector<std::pair<std::string_view, std::string_view>> headers;  // values trimmed
   std::string_view body;
 

@@ -3,13 +3,14 @@
 // Part of the compiled target pytheus::http, which needs zlib to build (code that includes
 // this header does not). The exposer is a ScrapeHandler (scrape_handler.hpp) behind the
 // project's own HTTP/1.1 server: a service that already runs a server can mount the handler
-// there instead (docs/http.md says why the server is our own). Each path serves one registry, followed by the exposer's own metrics (scrape counts and, unless
-// turned off, the process metrics). The format follows the scraper's `Accept` header, the
-// body is gzipped when `Accept-Encoding` allows it, and a scrape that cannot be answered with
-// current values gets 503 with a short reason, never a partial body. Clients that are idle,
-// slow or malformed cost a socket and a bounded buffer each, never a thread: scrapes are served
-// while they abuse it (see the limits in ExposerOptions). There is no TLS. An Exposer is safe
-// for concurrent use; its destructor stops it.
+// there instead (docs/http.md says why the server is our own). Each path serves one registry,
+// followed by the exposer's own metrics (scrape counts and, unless turned off, the process
+// metrics). The format follows the scraper's `Accept` header, the body is gzipped when
+// `Accept-Encoding` allows it, and a scrape that cannot be answered with current values gets 503
+// with a short reason, never a partial body. Clients that are idle, slow or malformed cost a socket
+// and a bounded buffer each, never a thread: scrapes are served while they abuse it (see the limits
+// in ExposerOptions). There is no TLS. An Exposer is safe for concurrent use; its destructor stops
+// it.
 #pragma once
 
 #include <chrono>
