@@ -81,12 +81,12 @@ struct ScrapeHandlerOptions {
 /// counts in `pytheus_http_scrapes_total{path,format,status}`. These self-metrics are
 /// process-local (AtomicBackend), whatever backend is loaded.
 ///
-/// **Example** (any server; here cpp-httplib, see examples/mount_handler.cpp):
-///     pytheus::http::ScrapeHandler metrics;              // "/metrics": the default registry
-///     server.Get("/metrics", [&](const httplib::Request& req, httplib::Response& res) {
-///       pytheus::http::ScrapeResponse r = metrics.handle({req.method, req.path, {...}});
-///       ...
-///     });
+/// **Example** (any server; the whole program with cpp-httplib is examples/mount_handler.cpp):
+///     pytheus::http::ScrapeHandler metrics;
+///     metrics.add("/metrics", pytheus::default_registry());
+///     pytheus::http::ScrapeResponse r =
+///         metrics.handle({"GET", "/metrics", {{"Accept-Encoding", "gzip"}}});
+///     // send r.status, every field of r.headers, Content-Length r.body.size(), r.body
 class ScrapeHandler {
  public:
   /// Makes a handler. Throws pytheus::Error for invalid options (max_concurrent_scrapes 0, a
