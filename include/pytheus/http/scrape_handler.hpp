@@ -77,7 +77,8 @@ struct ScrapeHandlerOptions {
 /// nothing is revealed without the credentials). A failed scrape (a backend's store
 /// unreachable, a collector throwing) gets 503 and counts in
 /// `pytheus_http_scrape_errors_total{path,reason="collect"}`; one beyond
-/// max_concurrent_scrapes counts there with reason="limit"; every answer on a served path
+/// max_concurrent_scrapes counts there with reason="limit"; every answer to GET or HEAD (and
+/// every 401) on a served path
 /// counts in `pytheus_http_scrapes_total{path,format,status}`. These self-metrics are
 /// process-local (AtomicBackend), whatever backend is loaded.
 ///
