@@ -78,9 +78,8 @@ struct ScrapeHandlerOptions {
 /// unreachable, a collector throwing) gets 503 and counts in
 /// `pytheus_http_scrape_errors_total{path,reason="collect"}`; one beyond
 /// max_concurrent_scrapes counts there with reason="limit"; every answer to GET or HEAD (and
-/// every 401) on a served path
-/// counts in `pytheus_http_scrapes_total{path,format,status}`. These self-metrics are
-/// process-local (AtomicBackend), whatever backend is loaded.
+/// every 401) on a served path counts in `pytheus_http_scrapes_total{path,format,status}`.
+/// These self-metrics are process-local (AtomicBackend), whatever backend is loaded.
 ///
 /// **Example** (any server; the whole program with cpp-httplib is examples/mount_handler.cpp):
 ///     pytheus::http::ScrapeHandler metrics;
