@@ -72,7 +72,7 @@ function(pytheus_install_component name target headers pc_deps)
 endfunction()
 
 if(PYTHEUS_WITH_HTTP)
-  pytheus_install_component(http pytheus_http http "cpp-httplib zlib")
+  pytheus_install_component(http pytheus_http http zlib)
 endif()
 if(PYTHEUS_WITH_REDIS)
   pytheus_install_component(redis pytheus_redis backends/redis.hpp hiredis)

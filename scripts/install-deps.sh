@@ -10,4 +10,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   libgtest-dev libbenchmark-dev nlohmann-json3-dev zlib1g-dev \
   libhiredis-dev redis-server \
   libcpp-httplib-dev libcivetweb-dev prometheus-cpp-dev \
+  libmicrohttpd-dev wrk \
   prometheus curl ca-certificates python3 time

@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "basic_auth.hpp"
 #include "child_process.hpp"
-#include "http_wire.hpp"
 #include "pytheus/http/exposer.hpp"
 #include "pytheus/testutil.hpp"
 #include "test_helpers.hpp"
@@ -554,7 +554,7 @@ TEST(HttpAuthTest, ComparisonReadsEveryByteWhereverTheGuessDiffers) {
   for (const std::string& guess : guesses) {
     SCOPED_TRACE("guess \"" + guess + "\"");
     CountingBytes given(guess), expected(secret);
-    const bool equal = http::wire::constant_time_equals(given, expected);
+    const bool equal = http::auth::constant_time_equals(given, expected);
     EXPECT_EQ(equal, guess == secret);
     const std::size_t n = std::max(guess.size(), secret.size());
     for (std::size_t i = 0; i < secret.size(); ++i) EXPECT_GE(expected.reads[i], 1) << "byte " << i;
@@ -563,8 +563,8 @@ TEST(HttpAuthTest, ComparisonReadsEveryByteWhereverTheGuessDiffers) {
       EXPECT_EQ(given.total(), static_cast<int>(n));
     }
   }
-  EXPECT_TRUE(http::wire::constant_time_equals(std::string_view(""), std::string_view("")));
-  EXPECT_FALSE(http::wire::constant_time_equals(std::string_view(""), std::string_view("x")));
+  EXPECT_TRUE(http::auth::constant_time_equals(std::string_view(""), std::string_view("")));
+  EXPECT_FALSE(http::auth::constant_time_equals(std::string_view(""), std::string_view("x")));
 }
 
 // Wrong credentials (and anything sent with them) appear in no response, no self-metric, and

@@ -1,14 +1,16 @@
 // pytheus::http::Exposer: serves registries over HTTP for Prometheus to scrape.
 //
-// Part of the compiled target pytheus::http, which needs cpp-httplib (Debian:
-// libcpp-httplib-dev) and zlib to build; code that includes this header needs neither. Each
-// path serves one registry, followed by the exposer's own metrics (scrape counts and, unless
-// turned off, the process metrics). The format follows the scraper's `Accept` header, the
-// body is gzipped when `Accept-Encoding` allows it, and a scrape that cannot be answered with
-// current values gets 503 with a short reason, never a partial body. Clients that are idle,
-// slow or malformed cost a socket and a bounded buffer each, never a thread: scrapes are served
-// while they abuse it (see the limits in ExposerOptions). There is no TLS. An Exposer is safe
-// for concurrent use; its destructor stops it.
+// Part of the compiled target pytheus::http, which needs zlib to build (code that includes
+// this header does not). The exposer is a ScrapeHandler (scrape_handler.hpp) behind the
+// project's own HTTP/1.1 server: a service that already runs a server can mount the handler
+// there instead (docs/http.md says why the server is our own). Each path serves one registry,
+// followed by the exposer's own metrics (scrape counts and, unless turned off, the process
+// metrics). The format follows the scraper's `Accept` header, the body is gzipped when
+// `Accept-Encoding` allows it, and a scrape that cannot be answered with current values gets 503
+// with a short reason, never a partial body. Clients that are idle, slow or malformed cost a socket
+// and a bounded buffer each, never a thread: scrapes are served while they abuse it (see the limits
+// in ExposerOptions). There is no TLS. An Exposer is safe for concurrent use; its destructor stops
+// it.
 #pragma once
 
 #include <chrono>
@@ -20,18 +22,10 @@
 #include <string_view>
 
 #include "pytheus/errors.hpp"
+#include "pytheus/http/scrape_handler.hpp"
 #include "pytheus/registry.hpp"
 
 namespace pytheus::http {
-
-/// BasicAuth is the username and password a scraper must send with HTTP basic authentication.
-/// Requests without them get 401 with a `WWW-Authenticate` challenge for `realm`. The
-/// credentials travel in clear text: use it on trusted networks or behind TLS.
-struct BasicAuth {
-  std::string username;
-  std::string password;
-  std::string realm = "metrics";
-};
 
 /// ExposerOptions are the optional settings of an Exposer.
 struct ExposerOptions {
@@ -50,7 +44,8 @@ struct ExposerOptions {
   /// disconnected (a request cut short gets 408). At least 1 s.
   std::chrono::seconds request_timeout{10};
   /// Connections kept open at once. A new connection beyond it closes the oldest connection
-  /// that is not being answered. At least 1.
+  /// that is not being answered. At least 1. A keep-alive connection serves any number of
+  /// requests until it is idle for keep_alive_timeout (0: one request per connection).
   std::size_t max_connections = 256;
   /// Largest request accepted: request line, headers and body together. A larger one gets 431
   /// (headers) or 413 (body), and its connection is closed. At least 1024.
@@ -60,12 +55,9 @@ struct ExposerOptions {
 /// Exposer serves one or more registries over HTTP on a bind address and port that the caller
 /// chooses; nothing listens on all interfaces unless asked for with "0.0.0.0" or "::".
 ///
-/// GET and HEAD on a served path answer with the exposition: OpenMetrics 1.0.0 when the
-/// `Accept` header prefers it, else the Prometheus text format 0.0.4. Other methods on a served
-/// path get 405, other paths 404. A failed scrape (a backend's store unreachable, a collector
-/// throwing) gets 503 and counts in `pytheus_http_scrape_errors_total{path,reason="collect"}`;
-/// every answered scrape counts in `pytheus_http_scrapes_total{path,format,status}`. These
-/// self-metrics are process-local (AtomicBackend), whatever backend is loaded.
+/// Every request is answered by one ScrapeHandler (see its contract: negotiation, gzip, basic
+/// auth, 404/405, 503, the scrape self-metrics). The server adds
+/// `pytheus_http_dropped_connections_total{reason}` for the clients it cut off.
 ///
 /// **Example**:
 ///     pytheus::http::Exposer exposer("127.0.0.1", 8000);  // port 0: any free port
@@ -113,6 +105,8 @@ class Exposer {
   /// Returns the registry of the exposer's own metrics (scrape counts, process metrics), which
   /// every path serves after its own registry.
   Registry& self_registry();
+  /// Returns the handler that answers every request (the same one that add() fills).
+  ScrapeHandler& handler();
 
  private:
   struct Impl;

@@ -1,6 +1,8 @@
-// What the exposer checks on the wire before cpp-httplib sees a request: the request's framing
-// and size (so that one request is exactly the bytes we hand over, and nothing unbounded is
-// read), and the basic-auth comparison. Private to pytheus::http; the tests include it.
+// The HTTP/1.1 request framing of the exposer's server, as pure functions on bytes (fuzzed by
+// fuzz/fuzz_http_wire.cpp): check_request finds where a request ends, or why it is refused,
+// before anything of it is kept beyond max_bytes; parse_request then splits a request it found
+// complete. One strict parser decides both, so no two parsers can disagree about where a
+// request ends. Private to pytheus::http; the tests include it.
 #pragma once
 
 #include <algorithm>
@@ -8,8 +10,14 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pytheus/exposition.hpp"
 
 namespace pytheus::http::wire {
+
+using detail::iequals;
 
 /// RequestCheck is what check_request makes of the bytes received on a connection so far.
 struct RequestCheck {
@@ -41,15 +49,6 @@ inline RequestCheck reject(int code, const char* reason) {
   r.code = code;
   r.reason = reason;
   return r;
-}
-
-inline bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
 }
 
 // Checks what has arrived of a request line: "METHOD SP TARGET SP HTTP/1.x", the method a
@@ -169,26 +168,61 @@ inline RequestCheck check_request(std::string_view in, std::size_t max_bytes,
   return r;
 }
 
-/// Compares `given` with `expected` in a time that depends only on their lengths, never on
-/// where they differ: every byte of the longer one is looked at, and the differences are
-/// gathered without branching, so the time taken tells an attacker nothing about how much of a
-/// guess was right. `Bytes` is any type with size() and operator[] (the tests count accesses).
-template <class Bytes>
-bool constant_time_equals(const Bytes& given, const Bytes& expected) {
-  const std::size_t a = given.size(), b = expected.size();
-  const std::size_t n = a > b ? a : b;
-  unsigned char diff = a == b ? 0 : 1;
-  for (std::size_t i = 0; i < n; ++i) {
-    // Reads an existing byte of each (index i % size) so that no branch depends on the data.
-    const unsigned char x = a == 0 ? 0 : static_cast<unsigned char>(given[i % a]);
-    const unsigned char y = b == 0 ? 0 : static_cast<unsigned char>(expected[i % b]);
-    diff = static_cast<unsigned char>(diff | (x ^ y));
-  }
-  return diff == 0;
-}
+/// Request is a request that check_request found complete, split into its parts (views into
+/// the bytes given to parse_request).
+struct Request {
+  std::string_view method;
+  std::string_view target;                                             // as sent: path and query
+  std::string_view version;                                            // "HTTP/1.1" or "HTTP/1.0"
+  std::vector<std::pair<std::string_view, std::string_view>> headers;  // values trimmed
+  std::string_view body;
 
-inline bool constant_time_equals(std::string_view given, std::string_view expected) {
-  return constant_time_equals<std::string_view>(given, expected);
+  /// The target's path: the target up to '?' or '#'.
+  std::string_view path() const { return target.substr(0, target.find_first_of("?#")); }
+
+  /// Whether the connection stays open after the response (RFC 9112 9.3): HTTP/1.1 unless
+  /// "Connection: close", HTTP/1.0 only with "Connection: keep-alive".
+  bool keep_alive() const {
+    bool close = false, keep = false;
+    for (const auto& [name, value] : headers) {
+      if (!iequals(name, "connection")) continue;
+      std::string_view list = value;
+      while (!list.empty()) {
+        const std::size_t comma = list.find(',');
+        const std::string_view token = detail::trim(list.substr(0, comma));
+        close = close || iequals(token, "close");
+        keep = keep || iequals(token, "keep-alive");
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      }
+    }
+    if (close) return false;
+    return version == "HTTP/1.1" || keep;
+  }
+};
+
+/// Splits `in`, the first RequestCheck::size bytes of a request that check_request found
+/// complete, into its parts. On other bytes the result is unspecified but stays within `in`.
+inline Request parse_request(std::string_view in) {
+  Request r;
+  const std::size_t line_end = std::min(in.find("\r\n"), in.size());
+  const std::string_view line = in.substr(0, line_end);
+  const std::size_t sp1 = std::min(line.find(' '), line.size());
+  const std::size_t sp2 = std::min(line.find(' ', std::min(sp1 + 1, line.size())), line.size());
+  r.method = line.substr(0, sp1);
+  r.target = line.substr(std::min(sp1 + 1, line.size()), sp2 - std::min(sp1 + 1, sp2));
+  r.version = line.substr(std::min(sp2 + 1, line.size()));
+  std::size_t pos = std::min(line_end + 2, in.size());
+  while (pos < in.size()) {
+    const std::size_t end = std::min(in.find("\r\n", pos), in.size());
+    const std::string_view field = in.substr(pos, end - pos);
+    pos = std::min(end + 2, in.size());
+    if (field.empty()) break;
+    const std::size_t colon = std::min(field.find(':'), field.size());
+    r.headers.emplace_back(field.substr(0, colon),
+                           detail::trim(field.substr(std::min(colon + 1, field.size()))));
+  }
+  r.body = in.substr(pos);
+  return r;
 }
 
 }  // namespace pytheus::http::wire
