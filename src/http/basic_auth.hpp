@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "pytheus/detail/strings.hpp"
 #include "pytheus/exposition.hpp"
 
 namespace pytheus::http::auth {

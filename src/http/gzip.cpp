@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "pytheus/detail/strings.hpp"
 #include "pytheus/exposition.hpp"
 
 namespace pytheus::http::gzip {

@@ -20,6 +20,7 @@
 
 #include "pytheus/backends/atomic.hpp"
 #include "pytheus/counter.hpp"
+#include "pytheus/detail/strings.hpp"
 #include "pytheus/exposition.hpp"
 #include "pytheus/process_collector.hpp"
 

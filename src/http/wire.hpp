@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "pytheus/detail/strings.hpp"
 #include "pytheus/exposition.hpp"
 
 namespace pytheus::http::wire {
