@@ -287,6 +287,51 @@ TEST_F(BackendsTest, BulkReadServesItsMetricsAndOthersAreCollectedDirectly) {
   EXPECT_EQ(BulkBackend::bulk_calls, 1);
 }
 
+TEST_F(BackendsTest, BulkRowsOfHistogramsAndSummariesAreLaidOutByTheCore) {
+  register_backend<BulkBackend>("BulkBackend");
+  load_backend("BulkBackend");
+  CollectorRegistry r;
+  Histogram h("rows_seconds", "h", {"route"}, {}, &r, {0.5});
+  h.labels({{"route", "/a"}});
+  Summary s("rows_bytes", "s", {}, {}, &r);
+  EXPECT_EQ(generate_metrics(r),
+            "# HELP rows_seconds h\n# TYPE rows_seconds histogram\n"
+            "rows_seconds_bucket{route=\"/a\",le=\"0.5\"} 7\n"
+            "rows_seconds_bucket{route=\"/a\",le=\"+Inf\"} 7\n"
+            "rows_seconds_count{route=\"/a\"} 7\nrows_seconds_sum{route=\"/a\"} 1.5\n"
+            "# HELP rows_bytes s\n# TYPE rows_bytes summary\n"
+            "rows_bytes_count 7\nrows_bytes_sum 1.5\n");
+}
+
+TEST_F(BackendsTest, ConfigFromInlineJsonInTheEnvironmentIsNeverEchoed) {
+  setenv(kBackendClassEnv, "AtomicBackend", 1);
+  setenv(kBackendConfigEnv, R"(  {"from": "env", "password": "hunter2"})", 1);
+  load_backend();
+  EXPECT_EQ(loaded_backend_config()["from"], "env");
+  setenv(kBackendConfigEnv, R"({"password": "hunter2", )", 1);
+  try {
+    load_backend();
+    FAIL() << "invalid inline JSON was accepted";
+  } catch (const BackendError& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(m.find("hunter2"), std::string::npos) << m;
+    EXPECT_NE(m.find(kBackendConfigEnv), std::string::npos) << m;
+  }
+  EXPECT_EQ(loaded_backend(), "AtomicBackend");  // the previous backend stays
+}
+
+TEST_F(BackendsTest, ConfigAsJsonTextNeedsNoJsonHeaderAndIsNeverEchoed) {
+  load_backend_json("RecordingBackend", R"({"from": "text"})");
+  EXPECT_EQ(loaded_backend(), "RecordingBackend");
+  EXPECT_EQ(loaded_backend_config()["from"], "text");
+  try {
+    load_backend_json("RecordingBackend", R"({"password": "hunter2")");
+    FAIL() << "invalid JSON text was accepted";
+  } catch (const BackendError& e) {
+    EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+  }
+}
+
 namespace {
 struct OneLineBackend {
   OneLineBackend(const BackendConfig&, const MetricInfo&, std::optional<std::string_view>) {}
