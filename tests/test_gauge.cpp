@@ -1,7 +1,10 @@
+#include <unistd.h>
+
 #include <chrono>
 #include <stdexcept>
 #include <thread>
 
+#include "pytheus/testutil.hpp"
 #include "test_helpers.hpp"
 
 using namespace pytheus;
@@ -91,4 +94,51 @@ TEST_F(GaugeTest, MovedTimerRecordsOnce) {
     EXPECT_EQ(g.get(), -1);
   }
   EXPECT_GE(g.get(), 0);
+}
+
+TEST_F(GaugeTest, EveryModeIsItsOneProcessCaseInMemory) {
+  CollectorRegistry r;
+  const std::string pid = std::to_string(getpid());
+  for (GaugeMode mode : {GaugeMode::shared, GaugeMode::sum, GaugeMode::max, GaugeMode::min,
+                         GaugeMode::mostrecent, GaugeMode::livesum, GaugeMode::livemax,
+                         GaugeMode::livemin, GaugeMode::livemostrecent}) {
+    CollectorRegistry one;
+    Gauge g("mode_gauge", "m", {}, {}, &one, mode);
+    g.set(7);
+    g.inc(2);
+    EXPECT_EQ(generate_metrics(one), "# HELP mode_gauge m\n# TYPE mode_gauge gauge\nmode_gauge 9\n")
+        << to_string(mode);
+  }
+  for (GaugeMode mode : {GaugeMode::all, GaugeMode::liveall}) {
+    CollectorRegistry one;
+    Gauge g("mode_gauge", "m", {"queue"}, {}, &one, mode);
+    g.labels({{"queue", "a"}}).set(3);
+    EXPECT_EQ(generate_metrics(one), "# HELP mode_gauge m\n# TYPE mode_gauge gauge\n"
+                                     "mode_gauge{queue=\"a\",pid=\"" + pid + "\"} 3\n")
+        << to_string(mode);
+  }
+}
+
+TEST_F(GaugeTest, ModeNamesRoundTripAndBadUsesAreRefused) {
+  for (const char* name : {"shared", "all", "sum", "max", "min", "mostrecent", "liveall", "livesum",
+                           "livemax", "livemin", "livemostrecent"}) {
+    EXPECT_EQ(to_string(parse_gauge_mode(name)), name);
+  }
+  EXPECT_EQ(parse_gauge_mode("average"), GaugeMode::backend_default);
+  MetricOptions counter_opts;
+  counter_opts.name = "not_a_gauge_total";
+  counter_opts.registry = nullptr;
+  counter_opts.gauge_mode = GaugeMode::sum;
+  EXPECT_THROW(Counter{counter_opts}, InvalidValueError);
+  MetricOptions clash;
+  clash.name = "clash_gauge";
+  clash.registry = nullptr;
+  clash.required_labels = {"pid"};
+  clash.gauge_mode = GaugeMode::all;
+  EXPECT_THROW(Gauge{clash}, LabelError);
+  clash.process_label = "worker";
+  Gauge ok{clash};
+  ok.labels({{"pid", "x"}}).set(1);
+  EXPECT_NE(testutil::collect_text(ok.collector()).find("clash_gauge{pid=\"x\",worker=\""),
+            std::string::npos);
 }

@@ -27,12 +27,56 @@
 #include <cstddef>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "pytheus/collector.hpp"
 
 namespace pytheus {
+
+/// GaugeMode says what a gauge means when several processes set it (a multi-process
+/// backend); in one process every mode is the one-process case of itself (the value, or for
+/// `all` one series labelled with this process).
+enum class GaugeMode {
+  /// The backend configuration's `gauge_mode`, else `shared`.
+  backend_default,
+  /// One value for every process: inc/dec add up, set replaces (pytheus's behaviour).
+  shared,
+  /// One series per process, labelled with its process id.
+  all,
+  /// The sum, the largest or the smallest of the processes' values.
+  sum,
+  max,
+  min,
+  /// The value of the latest set() across processes (wall-clock time).
+  mostrecent,
+  /// The same, leaving out processes that are no longer alive.
+  liveall,
+  livesum,
+  livemax,
+  livemin,
+  livemostrecent,
+};
+
+/// Returns the configuration name of `mode` ("shared", "all", "livesum", ...).
+std::string_view to_string(GaugeMode mode);
+/// Returns the mode named `name`, or backend_default when there is none of that name.
+GaugeMode parse_gauge_mode(std::string_view name);
+/// Whether `mode` keeps one value per process (every mode but shared and backend_default).
+constexpr bool is_per_process(GaugeMode mode) {
+  return mode != GaugeMode::shared && mode != GaugeMode::backend_default;
+}
+/// Whether `mode` leaves out processes that are no longer alive.
+constexpr bool is_live(GaugeMode mode) {
+  return mode == GaugeMode::liveall || mode == GaugeMode::livesum ||
+         mode == GaugeMode::livemax || mode == GaugeMode::livemin ||
+         mode == GaugeMode::livemostrecent;
+}
+/// Whether `mode` shows one series per process (all, liveall).
+constexpr bool is_per_process_series(GaugeMode mode) {
+  return mode == GaugeMode::all || mode == GaugeMode::liveall;
+}
 
 /// BackendConfig is the configuration of a backend class: a JSON object, the analogue of
 /// pytheus's `dict[str, Any]`.
@@ -46,6 +90,8 @@ struct MetricInfo {
   MetricType type = MetricType::untyped;
   /// The complete label set of the series (defaults applied), sorted by label name.
   std::vector<std::pair<std::string, std::string>> labels;
+  /// For a gauge, its mode as declared (backend_default: the backend decides).
+  GaugeMode gauge_mode = GaugeMode::backend_default;
 };
 
 /// Backend is the interface of one stored value as the library sees it. Protocol types that
@@ -101,6 +147,8 @@ struct MetricRequest {
   std::vector<std::string> label_names;
   /// Histogram bucket upper bounds, ending with +Inf; empty for other types.
   std::vector<double> bounds;
+  /// For a gauge, its mode as declared (backend_default: the backend decides).
+  GaugeMode gauge_mode = GaugeMode::backend_default;
   /// The label values (declared order) of the series this process has, in creation order;
   /// a bulk read answers these first, then any series only other processes have.
   std::vector<std::vector<std::string>> local_series;
@@ -114,6 +162,9 @@ struct SeriesRow {
   double value = 0;
   /// The buckets (one per bound), sum and count of a histogram; sum and count of a summary.
   HistogramSnapshot histogram;
+  /// For a gauge in mode all or liveall: the process the row belongs to (its id), which the
+  /// library exposes as the gauge's process label. Empty otherwise.
+  std::string process;
 };
 
 /// MetricRows is the answer to one MetricRequest: its series, in the order to expose them.

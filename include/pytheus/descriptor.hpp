@@ -33,6 +33,9 @@ struct MetricDescriptor {
   /// The most label sets the metric takes (0: no limit), and what happens beyond it.
   std::size_t max_series = 0;
   Overflow overflow = Overflow::refuse;
+  /// Gauges: the mode as declared, and the label of the process in modes all and liveall.
+  GaugeMode gauge_mode = GaugeMode::backend_default;
+  std::string process_label;
 
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 

@@ -28,9 +28,10 @@ class BasicGauge : public detail::MetricHandle<BasicGauge<B>, detail::ValueSerie
 
  public:
   BasicGauge(std::string_view name, std::string_view description, LabelNames required_labels = {},
-             LabelDefaults default_labels = {}, RegistryRef registry = {})
+             LabelDefaults default_labels = {}, RegistryRef registry = {},
+             GaugeMode mode = GaugeMode::backend_default)
       : Base(MetricType::gauge, name, description, required_labels, default_labels, registry,
-             nullptr) {}
+             nullptr, mode) {}
   explicit BasicGauge(MetricOptions options) : Base(MetricType::gauge, std::move(options)) {}
 
   /// Adds `value` (default 1). Throws InvalidValueError for NaN.

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "pytheus/backend.hpp"
 #include "pytheus/labels.hpp"
 #include "pytheus/registry.hpp"
 
@@ -57,6 +58,10 @@ struct MetricOptions {
   /// counted in `pytheus_series_overflow_total{metric="<name>"}` in the default registry.
   std::size_t max_series = 0;
   Overflow overflow = Overflow::refuse;
+  /// Gauges only: what the gauge means across processes (see GaugeMode).
+  GaugeMode gauge_mode = GaugeMode::backend_default;
+  /// Gauges in mode all or liveall: the label naming each series' process.
+  std::string process_label = "pid";
 };
 
 /// LabelNames is the required_labels argument of the positional metric constructors: a
@@ -97,7 +102,8 @@ namespace detail {
 // The options of a positional constructor call.
 MetricOptions make_options(std::string_view name, std::string_view description,
                            const LabelNames& required_labels, const LabelDefaults& default_labels,
-                           RegistryRef registry, const Buckets* buckets);
+                           RegistryRef registry, const Buckets* buckets,
+                           GaugeMode gauge_mode = GaugeMode::backend_default);
 }  // namespace detail
 
 /// The default histogram buckets: 0.005 ... 10 seconds, then +Inf.

@@ -58,11 +58,43 @@ Labels LabelDefaults::to_labels() const {
   return out;
 }
 
+namespace {
+constexpr std::pair<GaugeMode, std::string_view> kGaugeModes[] = {
+    {GaugeMode::backend_default, "backend_default"},
+    {GaugeMode::shared, "shared"},
+    {GaugeMode::all, "all"},
+    {GaugeMode::sum, "sum"},
+    {GaugeMode::max, "max"},
+    {GaugeMode::min, "min"},
+    {GaugeMode::mostrecent, "mostrecent"},
+    {GaugeMode::liveall, "liveall"},
+    {GaugeMode::livesum, "livesum"},
+    {GaugeMode::livemax, "livemax"},
+    {GaugeMode::livemin, "livemin"},
+    {GaugeMode::livemostrecent, "livemostrecent"},
+};
+}  // namespace
+
+std::string_view to_string(GaugeMode mode) {
+  for (const auto& [m, name] : kGaugeModes) {
+    if (m == mode) return name;
+  }
+  return "backend_default";
+}
+
+GaugeMode parse_gauge_mode(std::string_view name) {
+  for (const auto& [m, n] : kGaugeModes) {
+    if (n == name) return m;
+  }
+  return GaugeMode::backend_default;
+}
+
 namespace detail {
 
 MetricOptions make_options(std::string_view name, std::string_view description,
                            const LabelNames& required_labels, const LabelDefaults& default_labels,
-                           RegistryRef registry, const Buckets* buckets) {
+                           RegistryRef registry, const Buckets* buckets,
+                           GaugeMode gauge_mode) {
   MetricOptions o;
   o.name = std::string(name);
   o.description = std::string(description);
@@ -70,6 +102,7 @@ MetricOptions make_options(std::string_view name, std::string_view description,
   o.default_labels = default_labels.to_labels();
   o.registry = registry;
   if (buckets != nullptr) o.buckets = *buckets;
+  o.gauge_mode = gauge_mode;
   return o;
 }
 
@@ -112,6 +145,23 @@ MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
                        " is listed twice in required_labels of metric " + quote_name(o.name));
     }
     d.label_names.push_back(label);
+  }
+  if (o.gauge_mode != GaugeMode::backend_default && type != MetricType::gauge) {
+    throw InvalidValueError("metric " + quote_name(o.name) + " is a " +
+                            std::string(to_string(type)) +
+                            "; gauge_mode applies to gauges only");
+  }
+  d.gauge_mode = o.gauge_mode;
+  if (type == MetricType::gauge) {
+    validate_label_name(o.process_label, o.name);
+    for (const std::string& label : o.required_labels) {
+      if (label == o.process_label && is_per_process_series(o.gauge_mode)) {
+        throw LabelError("label " + quote_name(label) + " of gauge " + quote_name(o.name) +
+                         " is its process label in gauge_mode " +
+                         std::string(to_string(o.gauge_mode)) + "; set process_label to another name");
+      }
+    }
+    d.process_label = o.process_label;
   }
   d.max_series = o.max_series;
   d.overflow = o.overflow;
@@ -156,6 +206,7 @@ MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& 
   info.name = d.name;
   info.description = d.help;
   info.type = d.type;
+  info.gauge_mode = d.gauge_mode;
   info.labels.reserve(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     info.labels.emplace_back(d.label_names[i], values[i]);

@@ -1,12 +1,31 @@
 #include "pytheus/detail/sample_layout.hpp"
 
+#include <unistd.h>
+
 #include <vector>
 
 namespace pytheus::detail {
 
-void write_series_samples(MetricWriter& w, const MetricDescriptor&, LabelView* labels,
-                          std::size_t n, double value) {
+void write_series_samples(MetricWriter& w, const MetricDescriptor& d, LabelView* labels,
+                          std::size_t n, double value, std::string_view process) {
+  if (d.type == MetricType::gauge && is_per_process_series(d.gauge_mode)) {
+    labels[n] = {d.process_label, process.empty() ? std::string_view(own_process_id()) : process};
+    w.sample("", labels, n + 1, value);
+    return;
+  }
   w.sample("", labels, n, value);
+}
+
+const std::string& own_process_id() {
+  // Per call, not cached once: a forked child has its own id.
+  thread_local std::string id;
+  thread_local pid_t of = 0;
+  const pid_t now = getpid();
+  if (now != of) {
+    id = std::to_string(now);
+    of = now;
+  }
+  return id;
 }
 
 void write_series_samples(MetricWriter& w, const MetricDescriptor& d, LabelView* labels,
@@ -35,7 +54,7 @@ void write_rows(MetricWriter& w, const MetricDescriptor& d, const MetricRows& ro
     if (histogram) {
       write_series_samples(w, d, labels.data(), n, row.histogram);
     } else {
-      write_series_samples(w, d, labels.data(), n, row.value);
+      write_series_samples(w, d, labels.data(), n, row.value, row.process);
     }
   }
 }

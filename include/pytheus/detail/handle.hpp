@@ -93,7 +93,8 @@ class MetricHandle {
   // The positional constructors' arguments, viewed: the options are built in the library.
   MetricHandle(MetricType type, std::string_view name, std::string_view description,
                const LabelNames& required_labels, const LabelDefaults& default_labels,
-               RegistryRef registry, const Buckets* buckets);
+               RegistryRef registry, const Buckets* buckets,
+               GaugeMode gauge_mode = GaugeMode::backend_default);
   explicit MetricHandle(Parts parts)
       : family_(std::move(parts.family)),
         series_(std::move(parts.series)),

@@ -38,9 +38,9 @@ MetricHandle<Derived, S>::MetricHandle(MetricType type, std::string_view name,
                                        std::string_view description,
                                        const LabelNames& required_labels,
                                        const LabelDefaults& default_labels, RegistryRef registry,
-                                       const Buckets* buckets)
+                                       const Buckets* buckets, GaugeMode gauge_mode)
     : MetricHandle(type, make_options(name, description, required_labels, default_labels, registry,
-                                      buckets)) {}
+                                      buckets, gauge_mode)) {}
 
 template <class Derived, class S>
 MetricHandle<Derived, S>::~MetricHandle() = default;

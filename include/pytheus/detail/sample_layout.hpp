@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
+#include <string_view>
 
 #include "pytheus/backend.hpp"
 #include "pytheus/collector.hpp"
@@ -13,8 +15,12 @@ namespace pytheus::detail {
 
 // `labels` holds the series' n labels and one more slot, which these functions fill with
 // `le` where the layout needs it.
+// A gauge in mode all or liveall gets the process label too: `process` is its value.
 void write_series_samples(MetricWriter& w, const MetricDescriptor& d, LabelView* labels,
-                          std::size_t n, double value);
+                          std::size_t n, double value, std::string_view process = {});
+
+// This process's id as the process label shows it.
+const std::string& own_process_id();
 void write_series_samples(MetricWriter& w, const MetricDescriptor& d, LabelView* labels,
                           std::size_t n, const HistogramSnapshot& snapshot);
 
