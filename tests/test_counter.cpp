@@ -29,6 +29,7 @@ TEST_F(CounterTest, NegativeAndNanIncrementsThrowAndChangeNothing) {
     EXPECT_NE(m.find("-1"), std::string::npos) << m;
   }
   EXPECT_THROW(c.inc(std::nan("")), InvalidValueError);
+  EXPECT_THROW(c.inc(std::numeric_limits<double>::infinity()), InvalidValueError);
   EXPECT_EQ(c.get(), 1);
 }
 

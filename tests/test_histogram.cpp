@@ -33,11 +33,13 @@ TEST_F(HistogramTest, ObservationsLandInCumulativeBuckets) {
   EXPECT_EQ(s.sum, 103.5);
 }
 
-TEST_F(HistogramTest, InfiniteObservationsGoToInf) {
+TEST_F(HistogramTest, NonFiniteObservationsAreRefused) {
   Histogram h("h", "x", {}, {}, nullptr, {1});
-  h.observe(std::numeric_limits<double>::infinity());
-  EXPECT_EQ(h.snapshot().buckets, (std::vector<double>{0, 1}));
+  h.observe(1e300);  // above every bound: the +Inf bucket
+  EXPECT_THROW(h.observe(std::numeric_limits<double>::infinity()), InvalidValueError);
+  EXPECT_THROW(h.observe(-std::numeric_limits<double>::infinity()), InvalidValueError);
   EXPECT_THROW(h.observe(std::nan("")), InvalidValueError);
+  EXPECT_EQ(h.snapshot().buckets, (std::vector<double>{0, 1}));
   EXPECT_EQ(h.snapshot().count, 1);
 }
 

@@ -35,6 +35,10 @@ namespace detail {
 // one of its names belongs to another class.
 void register_backend_class(BackendClass cls, const std::type_info* type);
 std::string backend_name_of(const std::type_info& type);
+// True while a class's initialize runs in the load that happens by itself at first use (no
+// load_backend() call): a backend whose server is unreachable should then start
+// disconnected and recover, as in any outage, rather than fail.
+bool loading_implicitly();
 }  // namespace detail
 
 /// Registers protocol type `B` under `name` and `aliases`, so that load_backend and
@@ -87,6 +91,14 @@ void load_backend(const BackendConfig& backend_config) {
 
 /// Returns the name of the loaded backend class, loading the default first if needed.
 std::string loaded_backend();
+
+/// Returns why the load that runs by itself at first use (no load_backend() call) could not
+/// load the class or configuration of the environment, or nullopt. Such a failure never
+/// throws from an update: it is printed once on stderr, values stay in this process's memory
+/// (SingleProcessBackend) until load_backend() succeeds, and a class named by
+/// PYTHEUS_BACKEND_CLASS that registers later (a static library initialised after the first
+/// metric was used) is loaded as soon as it registers.
+std::optional<std::string> backend_load_error();
 
 /// Returns the configuration the loaded backend class was loaded with.
 BackendConfig loaded_backend_config();

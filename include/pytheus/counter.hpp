@@ -60,9 +60,10 @@ class BasicCounter : public detail::MetricHandle<BasicCounter<B>, detail::ValueS
              nullptr) {}
   explicit BasicCounter(MetricOptions options) : Base(MetricType::counter, std::move(options)) {}
 
-  /// Adds `value` (default 1). Throws InvalidValueError for a negative or NaN value.
+  /// Adds `value` (default 1). Throws InvalidValueError for a negative, infinite or NaN
+  /// value (no backend could store it the same way).
   void inc(double value = 1) const {
-    if (PYTHEUS_UNLIKELY(!(value >= 0))) throw_bad_increment(value);
+    if (PYTHEUS_UNLIKELY(!(value >= 0) || !detail::is_finite(value))) throw_bad_increment(value);
     this->series().get().inc(value);
   }
 

@@ -43,7 +43,7 @@ class BasicHistogram : public detail::MetricHandle<BasicHistogram<B>, detail::Hi
   void observe(double value) const {
     auto& series = this->series();
     const MetricDescriptor& d = series.descriptor();
-    if (PYTHEUS_UNLIKELY(value != value)) detail::throw_nan(d, "observe");
+    if (PYTHEUS_UNLIKELY(!detail::is_finite(value))) detail::throw_not_finite(d, "observe", value);
     const std::size_t bucket = static_cast<std::size_t>(
         std::lower_bound(d.bounds.begin(), d.bounds.end(), value) - d.bounds.begin());
     series.get().observe(value, bucket);

@@ -34,7 +34,9 @@ class BasicSummary : public detail::MetricHandle<BasicSummary<B>, detail::Histog
 
   /// Records `value`. Throws InvalidValueError for NaN.
   void observe(double value) const {
-    if (PYTHEUS_UNLIKELY(value != value)) detail::throw_nan(this->descriptor(), "observe");
+    if (PYTHEUS_UNLIKELY(!detail::is_finite(value))) {
+      detail::throw_not_finite(this->descriptor(), "observe", value);
+    }
     this->series().get().observe(value, 0);
   }
 

@@ -3,6 +3,8 @@
 // One mutex guards the classes, the loaded class and the set of families on the loaded
 // backend. Binding a value takes it too, so a value can never be made on a class that
 // load_backend() is replacing: it is either bound before (and then moved by rebind) or after.
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -98,6 +100,13 @@ class BackendRegistry {
       type_of_.insert_or_assign(shared->name, std::type_index(*type));
     }
     if (current_ && current_->name == shared->name) current_ = shared;
+    // The class the environment names registered after the first use of a metric (a static
+    // library's registration object running after the user's static initialisers): load it
+    // now, so that linking is enough in every initialisation order.
+    if (pending_ && std::find(names.begin(), names.end(), *pending_) != names.end()) {
+      pending_.reset();
+      load_implicitly_locked(std::nullopt);
+    }
   }
 
   std::string name_of(const std::type_info& type) {
@@ -119,18 +128,25 @@ class BackendRegistry {
   void load(std::optional<std::string_view> cls, const BackendConfig* config) {
     std::lock_guard<std::mutex> lock(mu_);
     load_locked(cls, config);
+    pending_.reset();  // an explicit choice: no later registration overrides it
+    implicit_error_.reset();
   }
 
   LoadedClass loaded() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!current_) load_locked(std::nullopt, nullptr);
+    if (!current_) load_implicitly_locked(std::nullopt);
     return {current_, config_};
+  }
+
+  std::optional<std::string> implicit_error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return implicit_error_;
   }
 
   template <class Impl, class Make>
   Impl& bind(std::atomic<Impl*>& slot, Make make) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!current_) load_locked(std::nullopt, nullptr);
+    if (!current_) load_implicitly_locked(std::nullopt);
     Impl* p = slot.load(std::memory_order_acquire);
     if (p == nullptr) {
       p = make(*current_, *config_).release();
@@ -186,6 +202,37 @@ class BackendRegistry {
     return out;
   }
 
+  // The load that runs by itself at first use. It never throws: a misconfiguration would
+  // otherwise become an exception from every update. It is reported once on stderr and by
+  // backend_load_error(), and values stay in this process's memory until a load succeeds.
+  void load_implicitly_locked(std::optional<std::string_view> cls) {
+    implicit_ = true;
+    try {
+      load_locked(cls, nullptr);
+      implicit_ = false;
+      implicit_error_.reset();
+      return;
+    } catch (const BackendError& e) {
+      implicit_ = false;
+      const char* env = std::getenv(kBackendClassEnv);
+      if (!cls && env && *env && by_name_.find(std::string_view(env)) == by_name_.end()) {
+        pending_ = env;  // loaded when a class of that name registers
+      }
+      implicit_error_ = e.what();
+    } catch (...) {
+      implicit_ = false;
+      implicit_error_ = "the backend's initialisation failed";
+    }
+    std::fprintf(stderr,
+                 "pytheus: no backend could be loaded at first use: %s; values stay in this "
+                 "process's memory (SingleProcessBackend) until load_backend() succeeds\n",
+                 implicit_error_->c_str());
+    if (!current_) {
+      const BackendConfig empty = BackendConfig::object();
+      load_locked(std::string_view("SingleProcessBackend"), &empty);
+    }
+  }
+
   void load_locked(std::optional<std::string_view> cls_arg, const BackendConfig* cfg_arg) {
     std::string source = "argument";
     std::string cls_name;
@@ -232,6 +279,13 @@ class BackendRegistry {
   std::unordered_set<Rebindable*> tracked_;
   std::vector<std::unique_ptr<Backend>> retired_values_;
   std::vector<std::unique_ptr<HistogramBackend>> retired_histograms_;
+  // The class PYTHEUS_BACKEND_CLASS names, not yet registered at the first use.
+  std::optional<std::string> pending_;
+  std::optional<std::string> implicit_error_;
+
+ public:
+  // True while the load that runs at first use calls a class's initialize.
+  static inline thread_local bool implicit_ = false;
 };
 
 std::unique_ptr<Backend> make_loaded(const BackendClass& cls, const BackendConfig& config,
@@ -247,12 +301,18 @@ std::unique_ptr<HistogramBackend> make_loaded(const BackendClass& cls, const Bac
   return cls.make_histogram(config, make_info(d, values), d.bounds);
 }
 
-void carry(Backend& from, Backend& to) {
+// A gauge's value is carried with set(): an early set(7) in each of two processes must
+// stay 7 on a shared store, not become 14. Counters add.
+void carry(Backend& from, Backend& to, const MetricDescriptor& d) {
   const double v = from.get();
-  if (v != 0) to.inc(v);
+  if (d.type == MetricType::gauge) {
+    to.set(v);
+  } else if (v != 0) {
+    to.inc(v);
+  }
 }
 
-void carry(HistogramBackend& from, HistogramBackend& to) {
+void carry(HistogramBackend& from, HistogramBackend& to, const MetricDescriptor&) {
   HistogramSnapshot s = from.snapshot();
   if (s.count != 0 || s.sum != 0) to.merge(s);
 }
@@ -273,7 +333,7 @@ void rebind_any(std::atomic<Impl*>& slot, const MetricDescriptor& d,
   Impl* old = slot.load(std::memory_order_acquire);
   if (old == nullptr) return;  // never used: binds to the new class on first use
   std::unique_ptr<Impl> next = make_loaded(to, config, d, values, static_cast<Impl*>(nullptr));
-  if (from.process_local) carry(*old, *next);
+  if (from.process_local) carry(*old, *next, d);
   slot.store(next.release(), std::memory_order_release);
   BackendRegistry::instance().retire(std::unique_ptr<Impl>(old));
 }
@@ -290,6 +350,10 @@ std::string backend_name_of(const std::type_info& type) {
 
 LoadedClass loaded_class() {
   return BackendRegistry::instance().loaded();
+}
+
+bool loading_implicitly() {
+  return BackendRegistry::implicit_;
 }
 
 void track_rebindable(Rebindable* r) {
@@ -347,6 +411,10 @@ void load_backend_json(std::string_view backend_class, std::string_view config_j
 
 std::string loaded_backend() {
   return detail::loaded_class().cls->name;
+}
+
+std::optional<std::string> backend_load_error() {
+  return detail::BackendRegistry::instance().implicit_error();
 }
 
 BackendConfig loaded_backend_config() {

@@ -226,9 +226,10 @@ void throw_unobservable(const MetricDescriptor& d) {
                                 missing + "); call labels() first");
 }
 
-void throw_nan(const MetricDescriptor& d, const char* operation) {
+void throw_not_finite(const MetricDescriptor& d, const char* operation, double value) {
   throw InvalidValueError(std::string(to_string(d.type)) + " " + quote_name(d.name) + ": " +
-                          operation + "(NaN) refused");
+                          operation + "(" + format_double(value) +
+                          ") refused; values must be finite on every backend");
 }
 
 void throw_bad_increment(const MetricDescriptor& d, double value) {
