@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "pytheus/backends/atomic.hpp"
 #include "pytheus/pytheus.hpp"
 #include "scrape_registry.hpp"
 
