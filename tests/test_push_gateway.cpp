@@ -13,6 +13,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "child_process.hpp"
 #include "prometheus_harness.hpp"
@@ -203,6 +205,32 @@ TEST_F(PushgatewayTest, ConflictingMetricGets400NamingMethodUrlAndGatewayReason)
   }
   first.delete_group();
   second.delete_group();
+}
+
+TEST_F(PushgatewayTest, OneGatewayObjectPushesFromSeveralThreads) {
+  constexpr int kThreads = 4;
+  Pushgateway gateway(gateway_->url(), "pg_threads");
+  gateway.delete_group();
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        pytheus::CollectorRegistry registry;
+        pytheus::Gauge g("pg_thread_" + std::to_string(t), "One per thread.", {}, {}, &registry);
+        g.set(t + 1);
+        for (int i = 0; i < 5; ++i) gateway.push_add(registry);  // each keeps the others'
+      } catch (const std::exception& e) {
+        errors[t] = e.what();
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& error : errors) EXPECT_EQ(error, "");
+  EXPECT_EQ(wait_for("count({job=\"pg_threads\",__name__=~\"pg_thread_.*\"})", kThreads), kThreads);
+  EXPECT_EQ(prometheus_->query_value("sum({job=\"pg_threads\",__name__=~\"pg_thread_.*\"})"),
+            1 + 2 + 3 + 4);
+  gateway.delete_group();
 }
 
 TEST(PushgatewayFailures, UnreachableGatewayNamesUrlAndCause) {
