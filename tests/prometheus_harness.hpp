@@ -49,6 +49,7 @@ struct PrometheusOptions {
   std::vector<std::string> targets;   // "127.0.0.1:PORT"
   std::string metrics_path = "/metrics";
   std::string scrape_interval = "1s";
+  bool honor_labels = false;  // keep the targets' job/instance labels (a Pushgateway's)
   std::chrono::milliseconds ready_timeout{10000};  // per start attempt
 };
 
@@ -153,6 +154,7 @@ class PrometheusServer {
         << "scrape_configs:\n"
         << "  - job_name: pytheus\n"
         << "    metrics_path: " << options_.metrics_path << "\n"
+        << "    honor_labels: " << (options_.honor_labels ? "true" : "false") << "\n"
         << "    static_configs:\n"
         << "      - targets: [";
     for (std::size_t i = 0; i < options_.targets.size(); ++i) {
