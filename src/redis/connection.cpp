@@ -4,10 +4,6 @@
 // buffers, so that a steady-state operation allocates nothing.
 #include "connection.hpp"
 
-// hiredis.h includes sds.h without C linkage; declare it C first.
-extern "C" {
-#include <hiredis/sds.h>  // sdslen/sdsclear, to write the output buffer ourselves
-}
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>

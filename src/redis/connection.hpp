@@ -2,6 +2,11 @@
 // here, so MULTI/EXEC/EXPIRE and the value commands are written out once.
 #pragma once
 
+// hiredis.h includes sds.h without C linkage; declare it C first (connection.cpp uses
+// sdslen/sdsclear to write the output buffer itself).
+extern "C" {
+#include <hiredis/sds.h>
+}
 #include <hiredis/hiredis.h>
 #include <sys/types.h>
 
