@@ -47,9 +47,9 @@ void check_ranges(const pytheus::detail::redis::Config& c) {
   if (c.port < 1 || c.port > 65535) fail("port out of range", std::to_string(c.port));
   if (c.db < 0 || c.db > (1LL << 31)) fail("db out of range", std::to_string(c.db));
   if (c.expire_key_time < 1) fail("expire_key_time out of range", "");
-  for (long long ms : {static_cast<long long>(c.connect_timeout_ms),
-                       static_cast<long long>(c.command_timeout_ms),
-                       static_cast<long long>(c.flush_interval_ms)}) {
+  for (long long ms :
+       {static_cast<long long>(c.connect_timeout_ms), static_cast<long long>(c.command_timeout_ms),
+        static_cast<long long>(c.flush_interval_ms)}) {
     if (ms < 1 || ms > kMaxMs) fail("a timeout out of range", std::to_string(ms));
   }
   if (c.host.empty()) fail("empty host", "");

@@ -111,8 +111,8 @@ TEST(RedisConfig, WrongTypesNameTheKeyAndValue) {
   }
   for (const char* key : {"port", "db", "expire_key_time", "connect_timeout_ms",
                           "command_timeout_ms", "flush_interval_ms"}) {
-    for (const nlohmann::json& v : {nlohmann::json("1"), nlohmann::json(1.5),
-                                    nlohmann::json(true), nlohmann::json::array()}) {
+    for (const nlohmann::json& v : {nlohmann::json("1"), nlohmann::json(1.5), nlohmann::json(true),
+                                    nlohmann::json::array()}) {
       const std::string e = error_of({{key, v}});
       EXPECT_TRUE(contains(e, std::string("\"") + key + "\" must be an integer from ") &&
                   contains(e, ", not " + v.dump()))
@@ -128,19 +128,16 @@ TEST(RedisConfig, RangesAreChecked) {
     long long lo, hi;
   };
   const long long max_ms = 24LL * 3600 * 1000;
-  for (const Case& c : {Case{"port", 1, 65535}, Case{"db", 0, 1LL << 31},
-                        Case{"expire_key_time", 1, 1LL << 31},
-                        Case{"connect_timeout_ms", 1, max_ms},
-                        Case{"command_timeout_ms", 1, max_ms},
-                        Case{"flush_interval_ms", 1, max_ms}}) {
+  for (const Case& c :
+       {Case{"port", 1, 65535}, Case{"db", 0, 1LL << 31}, Case{"expire_key_time", 1, 1LL << 31},
+        Case{"connect_timeout_ms", 1, max_ms}, Case{"command_timeout_ms", 1, max_ms},
+        Case{"flush_interval_ms", 1, max_ms}}) {
     EXPECT_EQ(error_of({{c.key, c.lo}}), "") << c.key;
     EXPECT_EQ(error_of({{c.key, c.hi}}), "") << c.key;
     const std::string range =
         "from " + std::to_string(c.lo) + " to " + std::to_string(c.hi) + ", not ";
-    EXPECT_TRUE(contains(error_of({{c.key, c.lo - 1}}), range + std::to_string(c.lo - 1)))
-        << c.key;
-    EXPECT_TRUE(contains(error_of({{c.key, c.hi + 1}}), range + std::to_string(c.hi + 1)))
-        << c.key;
+    EXPECT_TRUE(contains(error_of({{c.key, c.lo - 1}}), range + std::to_string(c.lo - 1))) << c.key;
+    EXPECT_TRUE(contains(error_of({{c.key, c.hi + 1}}), range + std::to_string(c.hi + 1))) << c.key;
   }
   // Beyond the 64-bit signed range (an unsigned JSON number) and far below it.
   EXPECT_TRUE(contains(error_of({{"port", 18446744073709551615ULL}}), "\"port\" must be"));
@@ -149,8 +146,9 @@ TEST(RedisConfig, RangesAreChecked) {
 
 TEST(RedisConfig, UnknownWriteModeListsTheModes) {
   const std::string e = error_of({{"write_mode", "write_sideways"}});
-  EXPECT_TRUE(contains(e, "\"write_mode\" must be \"write_behind\" or \"write_through\", not "
-                          "\"write_sideways\""))
+  EXPECT_TRUE(contains(e,
+                       "\"write_mode\" must be \"write_behind\" or \"write_through\", not "
+                       "\"write_sideways\""))
       << e;
 }
 
@@ -158,8 +156,8 @@ TEST(RedisConfig, SecretsAreNeverPrinted) {
   const std::string secret = "s3cr3t-Value";
   // Wrong types: the type is named, never the value.
   for (const char* key : {"password", "username"}) {
-    for (const nlohmann::json& v :
-         {nlohmann::json(424242), nlohmann::json::array({secret}), nlohmann::json({{"k", secret}})}) {
+    for (const nlohmann::json& v : {nlohmann::json(424242), nlohmann::json::array({secret}),
+                                    nlohmann::json({{"k", secret}})}) {
       nlohmann::json j = {{"password", "pw"}};
       j[key] = v;
       const std::string e = error_of(j);
@@ -169,8 +167,7 @@ TEST(RedisConfig, SecretsAreNeverPrinted) {
   }
   // Other errors in a configuration holding secrets do not echo them either.
   for (const nlohmann::json& j :
-       {nlohmann::json{{"username", secret}},
-        nlohmann::json{{"password", secret}, {"port", 0}},
+       {nlohmann::json{{"username", secret}}, nlohmann::json{{"password", secret}, {"port", 0}},
         nlohmann::json{{"password", secret}, {"username", secret}, {"typo", 1}},
         nlohmann::json{{"password", secret}, {"write_mode", "x"}}}) {
     const std::string e = error_of(j);

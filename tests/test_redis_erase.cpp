@@ -192,9 +192,9 @@ TEST_F(RedisTest, UnlabelledSeriesEraseDeletesItsKeys) {
   MultiProcessRedisBackend backend(nlohmann::json::object(),
                                    MetricInfo{"hits_total", "Hits.", MetricType::counter, {}},
                                    std::nullopt);
-  MultiProcessRedisBackend::Histogram histogram(
-      nlohmann::json::object(), MetricInfo{"lat", "L.", MetricType::histogram, {}},
-      {1.0, std::numeric_limits<double>::infinity()});
+  MultiProcessRedisBackend::Histogram histogram(nlohmann::json::object(),
+                                                MetricInfo{"lat", "L.", MetricType::histogram, {}},
+                                                {1.0, std::numeric_limits<double>::infinity()});
   histogram.observe(0.5, 0);
   ASSERT_EQ(raw.str({"GET", "lat:count"}), "1");
   ASSERT_EQ(raw.str({"GET", "lat:1"}), "1");

@@ -34,9 +34,10 @@ TEST(RedisKeyLayout, UnlabelledCounterIsOneStringKey) {
 
 TEST(RedisKeyLayout, LabelledCounterIsAHashFieldOfSortedLabels) {
   // MetricInfo labels come sorted by name; the field is json.dumps of them.
-  const Keys k = value_keys(
-      std::nullopt, info("requests_total", MetricType::counter, {{"code", "200"}, {"method", "GET"}}),
-      std::nullopt);
+  const Keys k =
+      value_keys(std::nullopt,
+                 info("requests_total", MetricType::counter, {{"code", "200"}, {"method", "GET"}}),
+                 std::nullopt);
   EXPECT_EQ(k.keys, Strings{"requests_total"});
   EXPECT_TRUE(k.hash);
   EXPECT_EQ(k.field, R"({"code": "200", "method": "GET"})");
@@ -54,7 +55,7 @@ TEST(RedisKeyLayout, KeyPrefixIsWrittenWithADash) {
 
 TEST(RedisKeyLayout, HistogramHasABucketKeyPerBoundThenCountAndSum) {
   const std::vector<double> bounds = {0.005, 0.1, 1, 2.5, 10, inf};
-  const Strings expected = {"lat:0.005", "lat:0.1", "lat:1",     "lat:2.5",
+  const Strings expected = {"lat:0.005", "lat:0.1",  "lat:1",     "lat:2.5",
                             "lat:10",    "lat:+Inf", "lat:count", "lat:sum"};
   const Keys k = histogram_keys(std::nullopt, info("lat", MetricType::histogram), bounds);
   EXPECT_EQ(k.keys, expected);
@@ -94,8 +95,8 @@ TEST(RedisKeyLayout, FieldOfLabelValuesInDeclaredOrder) {
 
 TEST(RedisKeyLayout, FieldsReadBackInAnyOrder) {
   const Strings sorted = {"a", "b"};
-  for (const char* field : {R"({"a": "1", "b": "2"})", R"({"b": "2", "a": "1"})",
-                            R"({"b":"2","a":"1"})"}) {
+  for (const char* field :
+       {R"({"a": "1", "b": "2"})", R"({"b": "2", "a": "1"})", R"({"b":"2","a":"1"})"}) {
     const ParsedField p = parse_field(field, sorted);
     ASSERT_TRUE(p.valid) << field;
     EXPECT_EQ(p.canonical, R"({"a": "1", "b": "2"})") << field;

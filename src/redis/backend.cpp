@@ -52,10 +52,18 @@ MultiProcessRedisBackend::MultiProcessRedisBackend(const BackendConfig&, const M
 
 MultiProcessRedisBackend::~MultiProcessRedisBackend() = default;
 
-void MultiProcessRedisBackend::inc(double v) { series_->inst.change(*series_->slot, false, v); }
-void MultiProcessRedisBackend::dec(double v) { series_->inst.change(*series_->slot, false, -v); }
-void MultiProcessRedisBackend::set(double v) { series_->inst.change(*series_->slot, true, v); }
-void MultiProcessRedisBackend::erase() { series_->inst.erase(*series_->slot); }
+void MultiProcessRedisBackend::inc(double v) {
+  series_->inst.change(*series_->slot, false, v);
+}
+void MultiProcessRedisBackend::dec(double v) {
+  series_->inst.change(*series_->slot, false, -v);
+}
+void MultiProcessRedisBackend::set(double v) {
+  series_->inst.change(*series_->slot, true, v);
+}
+void MultiProcessRedisBackend::erase() {
+  series_->inst.erase(*series_->slot);
+}
 
 double MultiProcessRedisBackend::get() {
   return detail::redis::read_series(series_->inst, *series_->keys, series_->info)[0];
@@ -90,7 +98,9 @@ void MultiProcessRedisBackend::Histogram::merge(const HistogramSnapshot& other) 
   series_->inst.merge(*series_->slot, other);
 }
 
-void MultiProcessRedisBackend::Histogram::erase() { series_->inst.erase(*series_->slot); }
+void MultiProcessRedisBackend::Histogram::erase() {
+  series_->inst.erase(*series_->slot);
+}
 
 void MultiProcessRedisBackend::initialize(const BackendConfig& config) {
   auto inst = std::make_unique<detail::redis::Instance>(detail::redis::parse_config(config));
@@ -112,7 +122,9 @@ bool MultiProcessRedisBackend::flush() {
   return done;
 }
 
-RedisBackendStats MultiProcessRedisBackend::stats() { return detail::redis::collect_stats(); }
+RedisBackendStats MultiProcessRedisBackend::stats() {
+  return detail::redis::collect_stats();
+}
 
 PYTHEUS_REGISTER_BACKEND(MultiProcessRedisBackend, std::string(MultiProcessRedisBackend::name),
                          {std::string(MultiProcessRedisBackend::pytheus_path)});

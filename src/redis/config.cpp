@@ -108,7 +108,8 @@ Config parse_config(const BackendConfig& j) {
   if (auto v = int_of(j, "command_timeout_ms", 1, kMaxMs)) {
     c.command_timeout_ms = static_cast<int>(*v);
   }
-  if (auto v = int_of(j, "flush_interval_ms", 1, kMaxMs)) c.flush_interval_ms = static_cast<int>(*v);
+  if (auto v = int_of(j, "flush_interval_ms", 1, kMaxMs))
+    c.flush_interval_ms = static_cast<int>(*v);
   if (auto v = string_of(j, "write_mode", false)) {
     if (*v == "write_behind") {
       c.write_behind = true;

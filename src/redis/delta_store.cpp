@@ -44,6 +44,8 @@ bool DeltaStore::mark_dirty(Slot& s) {
   return true;
 }
 
+// detail::atomic_add is relaxed; the fence orders it before the `dirty` check as a seq_cst
+// add would, so a flusher that clears `dirty` afterwards also takes this delta.
 bool DeltaStore::add(Slot& s, double v) {
   atomic_add(s.value, v);
   std::atomic_thread_fence(std::memory_order_seq_cst);

@@ -32,8 +32,8 @@ void Flusher::connect_or_throw() {
   std::lock_guard<std::mutex> lock(control_mu_);
   std::string why = control_.open(cfg_, cfg_.connect_timeout_ms);
   if (!why.empty()) {
-    throw BackendError(std::string(kClass) + ": cannot use Redis at " + health_.endpoint() +
-                       ": " + why);
+    throw BackendError(std::string(kClass) + ": cannot use Redis at " + health_.endpoint() + ": " +
+                       why);
   }
   control_epoch_ = health_.epoch();
 }
@@ -272,10 +272,10 @@ void Flusher::batch_applied() {
 
 void Flusher::new_identity() {
   std::random_device rd;
-  const auto now = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::steady_clock::now().time_since_epoch())
-          .count());
+  const auto now =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
   std::uint64_t nonce = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ now ^
                         (static_cast<std::uint64_t>(getpid()) << 16);
   char host[256] = {0};

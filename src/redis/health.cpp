@@ -76,7 +76,9 @@ void Health::mark_up() {
   if (down_.exchange(false)) log_line("Redis at " + endpoint_ + " is reachable again");
 }
 
-bool Health::waiting_to_retry() const { return down_.load() && now_ms() < next_probe_.load(); }
+bool Health::waiting_to_retry() const {
+  return down_.load() && now_ms() < next_probe_.load();
+}
 
 std::string Health::last_error() const {
   std::lock_guard<std::mutex> lock(last_error_mu_);

@@ -70,8 +70,8 @@ std::string field_of(const std::vector<std::string>& names,
   return labels_field(sorted);
 }
 
-std::string sequence_key(const std::optional<std::string>& prefix, std::string_view host,
-                         long pid, std::uint64_t nonce) {
+std::string sequence_key(const std::optional<std::string>& prefix, std::string_view host, long pid,
+                         std::uint64_t nonce) {
   return metric_key(prefix, std::string("pytheus_flush_seq:") + std::string(host) + ":" +
                                 std::to_string(pid) + ":" + std::to_string(nonce));
 }

@@ -46,11 +46,10 @@ Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& 
 
 // The hash field of the series with label `values` of a metric with label `names` (both in
 // declared order): the labels JSON of the set sorted by name.
-std::string field_of(const std::vector<std::string>& names,
-                     const std::vector<std::string>& values);
+std::string field_of(const std::vector<std::string>& names, const std::vector<std::string>& values);
 
 // The key holding the number of the last flush transaction a process applied.
-std::string sequence_key(const std::optional<std::string>& prefix, std::string_view host,
-                         long pid, std::uint64_t nonce);
+std::string sequence_key(const std::optional<std::string>& prefix, std::string_view host, long pid,
+                         std::uint64_t nonce);
 
 }  // namespace pytheus::detail::redis

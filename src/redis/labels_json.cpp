@@ -22,7 +22,8 @@ char32_t next_code_point(std::string_view s, std::size_t& i) {
   }
   static constexpr unsigned char kLeadMask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
   char32_t cp = static_cast<unsigned char>(s[i]) & kLeadMask[len];
-  for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  for (std::size_t k = 1; k < len; ++k)
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
   i += len;
   return cp;
 }
@@ -165,8 +166,7 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_labels_fie
   return out;
 }
 
-ParsedField parse_field(std::string_view field,
-                               const std::vector<std::string>& sorted_names) {
+ParsedField parse_field(std::string_view field, const std::vector<std::string>& sorted_names) {
   ParsedField p;
   auto labels = parse_labels_field(field);
   if (!labels || labels->size() != sorted_names.size()) return p;

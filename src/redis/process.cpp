@@ -93,7 +93,9 @@ Instance& current_instance() {
   return *i;
 }
 
-bool is_current(const Instance& inst) { return globals().current.load() == &inst; }
+bool is_current(const Instance& inst) {
+  return globals().current.load() == &inst;
+}
 
 std::vector<Instance*> all_instances() {
   std::lock_guard<std::mutex> lock(globals().mu);

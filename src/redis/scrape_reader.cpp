@@ -197,7 +197,8 @@ std::vector<double> read_series(Instance& inst, const Keys& k, const MetricInfo&
   }
   MetricReader reader(series.name, names, keys.size());
   if (k.hash) reader.add_local(values);
-  for (std::size_t i = 0; i < keys.size(); ++i) reader.add_reply(i, *keys[i].key, exec->element[2 * i]);
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    reader.add_reply(i, *keys[i].key, exec->element[2 * i]);
   std::vector<SeriesAcc> rows = reader.take();
   return rows.empty() ? std::vector<double>(keys.size(), 0) : rows[0].v;
 }
