@@ -1,4 +1,4 @@
-// The reader and writer of Redis hash fields (src/redis_labels.hpp). Arbitrary bytes as a
+// The reader and writer of Redis hash fields (src/redis/labels_json.hpp). Arbitrary bytes as a
 // field read by a scrape give a label set or "invalid" (skipped), never a crash or an
 // exception; a label set read back is written and read again unchanged; and any label set the
 // writer writes (names and values of arbitrary bytes) reads back as the same labels, invalid
@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "redis_labels.hpp"
+#include "redis/labels_json.hpp"
 
 namespace {
 

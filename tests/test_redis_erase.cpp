@@ -3,6 +3,7 @@
 // what happens when Redis is unreachable at the time.
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <thread>
 
 #include "redis_test_helpers.hpp"
@@ -187,15 +188,18 @@ TEST_F(RedisTest, UnlabelledSeriesEraseDeletesItsKeys) {
   c.inc(3);
   RawRedis raw(server.port());
   ASSERT_EQ(raw.str({"GET", "hits_total"}), "3");
-  auto backend = MultiProcessRedisBackend::backend_class().make_value(
-      nlohmann::json::object(), MetricInfo{"hits_total", "Hits.", MetricType::counter, {}},
-      std::nullopt);
-  auto histogram = MultiProcessRedisBackend::backend_class().make_histogram(
-      nlohmann::json::object(), MetricInfo{"lat", "L.", MetricType::histogram, {}}, {"1", "+Inf"});
-  histogram->observe(0.5, 0);
+  // The protocol type itself, as the library makes its objects.
+  MultiProcessRedisBackend backend(nlohmann::json::object(),
+                                   MetricInfo{"hits_total", "Hits.", MetricType::counter, {}},
+                                   std::nullopt);
+  MultiProcessRedisBackend::Histogram histogram(nlohmann::json::object(),
+                                                MetricInfo{"lat", "L.", MetricType::histogram, {}},
+                                                {1.0, std::numeric_limits<double>::infinity()});
+  histogram.observe(0.5, 0);
   ASSERT_EQ(raw.str({"GET", "lat:count"}), "1");
-  backend->erase();
-  histogram->erase();
+  ASSERT_EQ(raw.str({"GET", "lat:1"}), "1");
+  backend.erase();
+  histogram.erase();
   EXPECT_EQ(metric_keys(raw), std::vector<std::string>{});
 }
 

@@ -2,7 +2,7 @@
 // the reading of fields other writers made.
 #include <gtest/gtest.h>
 
-#include "redis_labels.hpp"
+#include "redis/labels_json.hpp"
 
 using namespace pytheus::detail::redis;
 

@@ -2,7 +2,8 @@
 // (forked workers or separate programs) adds into one set of numbers. Needs hiredis: link
 // the compiled target pytheus::redis.
 //
-// Linking pytheus::redis registers the class, so `PYTHEUS_BACKEND_CLASS=MultiProcessRedisBackend`
+// Linking pytheus::redis registers the class (with PYTHEUS_REGISTER_BACKEND, as any user's
+// backend), so `PYTHEUS_BACKEND_CLASS=MultiProcessRedisBackend`
 // (or the pytheus path `pytheus.backends.redis.MultiProcessRedisBackend`) works without
 // including this header. Include it to name the class in code, to flush() on demand or to
 // read stats(). Keys are laid out as pytheus lays them out, so Python and C++ processes can
@@ -18,7 +19,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string_view>
+#include <vector>
 
 #include "pytheus/backend.hpp"
 
@@ -43,23 +47,29 @@ struct RedisBackendStats {
   bool connected = true;
 };
 
-/// MultiProcessRedisBackend is the backend class whose values live in Redis. It is loaded
-/// by name; this type only gathers its process-wide controls.
+namespace detail::redis {
+struct Series;
+}
+
+/// MultiProcessRedisBackend is the backend class whose values live in Redis: a protocol type
+/// (backend.hpp) like any user's, registered by pytheus::redis under `name` and
+/// `pytheus_path`. The library makes its objects; code only names the class to load it, to
+/// flush() on demand or to read stats().
 ///
 /// **Example**:
 ///     pytheus::load_backend("MultiProcessRedisBackend",
 ///                           {{"host", "127.0.0.1"}, {"port", 6379}, {"key_prefix", "svc"}});
 ///     requests.inc();                                  // one HINCRBYFLOAT or a local delta
 ///     pytheus::MultiProcessRedisBackend::flush();      // deliver pending deltas now
-class MultiProcessRedisBackend {
+class MultiProcessRedisBackend final : public Backend {
  public:
   /// The registered class name.
   static constexpr std::string_view name = "MultiProcessRedisBackend";
   /// The pytheus dotted path, accepted as an alias.
   static constexpr std::string_view pytheus_path =
       "pytheus.backends.redis.MultiProcessRedisBackend";
-
-  MultiProcessRedisBackend() = delete;
+  /// Values live in Redis, shared with other processes: never carried to another backend.
+  static constexpr bool process_local = false;
 
   /// Delivers this process's pending deltas now, waiting at most about one command timeout.
   /// Returns true when nothing is left pending (always, in write-through mode while Redis is
@@ -71,8 +81,42 @@ class MultiProcessRedisBackend {
   /// loaded so far.
   static RedisBackendStats stats();
 
-  /// Returns the backend class as registered (for register_backend under other names).
-  static BackendClass backend_class();
+  // The protocol (backend.hpp). The objects belong to the configuration the last
+  // load_backend of this class was given; `config` is not read again.
+  MultiProcessRedisBackend(const BackendConfig& config, const MetricInfo& metric,
+                           std::optional<std::string_view> histogram_bucket);
+  ~MultiProcessRedisBackend() override;
+  void inc(double value) override;
+  void dec(double value) override;
+  void set(double value) override;
+  double get() override;
+  void erase() override;
+
+  /// One histogram or summary series: an observation is one MULTI/EXEC (write-through) or
+  /// one delta (write-behind), never visible half-applied to a scrape.
+  class Histogram final : public HistogramBackend {
+   public:
+    Histogram(const BackendConfig& config, const MetricInfo& metric,
+              const std::vector<double>& bounds);
+    ~Histogram() override;
+    void observe(double value, std::size_t bucket) override;
+    HistogramSnapshot snapshot() override;
+    void merge(const HistogramSnapshot& other) override;
+    void erase() override;
+
+   private:
+    std::unique_ptr<detail::redis::Series> series_;
+  };
+
+  /// Parses `config` and connects; throws BackendError naming what is wrong.
+  static void initialize(const BackendConfig& config);
+
+  /// The bulk read of a scrape: every requested metric in one round trip.
+  static std::vector<MetricRows> generate_samples(const BackendConfig& config,
+                                                  const std::vector<MetricRequest>& metrics);
+
+ private:
+  std::unique_ptr<detail::redis::Series> series_;
 };
 
 }  // namespace pytheus

@@ -1,60 +1,34 @@
-// Label sets as pytheus writes them in Redis hash fields: Python's json.dumps of a dict
-// (separators ", " and ": ", ensure_ascii). Private to pytheus::redis; the tests and
-// fuzz/fuzz_redis_fields include it.
-#pragma once
+// Python's json.dumps, byte for byte, because Python processes sharing the Redis must find
+// the same hash field for the same label set; and a lenient reader, because fields written by
+// other pytheus versions may hold non-string values or keys in another order.
+#include "labels_json.hpp"
 
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
-#include <optional>
-#include <string>
-#include <string_view>
 #include <system_error>
-#include <utility>
-#include <vector>
+
+#include "pytheus/detail/strings.hpp"
 
 namespace pytheus::detail::redis {
 
-// Decodes the UTF-8 sequence at s[i]; returns the code point and advances i. Bytes that are
-// not valid UTF-8 decode to U+FFFD, one byte at a time.
-inline char32_t next_code_point(std::string_view s, std::size_t& i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  if (c < 0x80) {
-    ++i;
-    return c;
-  }
-  std::size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xBF;
-  char32_t cp = 0;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-    cp = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    cp = c & 0x0F;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;  // no UTF-16 surrogates
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    cp = c & 0x07;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  }
-  bool ok = len != 0 && i + len <= s.size() && b(i + 1) >= lo && b(i + 1) <= hi;
-  for (std::size_t k = 2; ok && k < len; ++k) ok = b(i + k) >= 0x80 && b(i + k) <= 0xBF;
-  if (!ok) {
+char32_t next_code_point(std::string_view s, std::size_t& i) {
+  const std::size_t len = utf8_sequence(s, i);
+  if (len == 0) {
     ++i;
     return 0xFFFD;
   }
-  for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (b(i + k) & 0x3F);
+  static constexpr unsigned char kLeadMask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+  char32_t cp = static_cast<unsigned char>(s[i]) & kLeadMask[len];
+  for (std::size_t k = 1; k < len; ++k)
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
   i += len;
   return cp;
 }
 
-// Appends `s` as a JSON string the way Python's json.dumps (ensure_ascii=True) writes it.
-inline void append_python_json_string(std::string& out, std::string_view s) {
+void append_python_json_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   auto u4 = [&](unsigned v) {
     out += "\\u";
@@ -101,9 +75,7 @@ inline void append_python_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-// Returns the hash field of a label set: `{"a": "1", "b": "2"}` with the names sorted, as
-// json.dumps(dict(sorted(labels.items()))) writes it. `labels` must be sorted by name.
-inline std::string labels_field(const std::vector<std::pair<std::string, std::string>>& labels) {
+std::string labels_field(const std::vector<std::pair<std::string, std::string>>& labels) {
   std::string out = "{";
   for (std::size_t i = 0; i < labels.size(); ++i) {
     if (i) out += ", ";
@@ -115,9 +87,7 @@ inline std::string labels_field(const std::vector<std::pair<std::string, std::st
   return out;
 }
 
-// Returns what Python's str() gives for a float: repr's shortest digits, fixed notation for
-// exponents -4..15 ("1.0", "0.0001", "1234.5"), else scientific ("1e-05", "1.5e+16").
-inline std::string python_float_str(double v) {
+std::string python_float_str(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   char buf[64];
@@ -166,10 +136,7 @@ inline std::string python_float_str(double v) {
   return out;
 }
 
-// Parses a hash field written by any pytheus: a JSON object of label name to value, keys in
-// any order. Values that are not strings become what Python's str() makes of them (ints,
-// floats, booleans, null). Returns the labels sorted by name, or nullopt for anything else.
-inline std::optional<std::vector<std::pair<std::string, std::string>>> parse_labels_field(
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_labels_field(
     std::string_view field) {
   nlohmann::json j = nlohmann::json::parse(field.begin(), field.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
@@ -199,16 +166,7 @@ inline std::optional<std::vector<std::pair<std::string, std::string>>> parse_lab
   return out;
 }
 
-// What a scrape makes of one hash field of a metric whose label names are `sorted_names`:
-// its labels (sorted by name) and canonical field, or invalid (skipped and counted).
-struct ParsedField {
-  bool valid = false;
-  std::string canonical;
-  std::vector<std::pair<std::string, std::string>> labels;
-};
-
-inline ParsedField parse_field(std::string_view field,
-                               const std::vector<std::string>& sorted_names) {
+ParsedField parse_field(std::string_view field, const std::vector<std::string>& sorted_names) {
   ParsedField p;
   auto labels = parse_labels_field(field);
   if (!labels || labels->size() != sorted_names.size()) return p;

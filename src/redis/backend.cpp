@@ -1,0 +1,137 @@
+// MultiProcessRedisBackend, the protocol type: each object is a thin handle on its series
+// (keys, local deltas) in the current configuration; every job is done by the parts in this
+// folder (instance.hpp lists them).
+//
+// Registration is the documented one (PYTHEUS_REGISTER_BACKEND). The CMake target adds
+// `-Wl,--undefined=pytheus_redis_backend_anchor` to whatever links it, so the linker keeps
+// this object file, and so runs the registration, even when nothing names the class.
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+
+#include "instance.hpp"
+#include "key_layout.hpp"
+#include "process.hpp"
+#include "pytheus/backends.hpp"
+#include "pytheus/backends/redis.hpp"
+#include "scrape_reader.hpp"
+#include "self_metrics.hpp"
+
+namespace pytheus::detail::redis {
+
+// One series of one backend object. The slot is retired, not freed, with its object: the
+// flusher still delivers its last deltas.
+struct Series {
+  Series(Instance& i, MetricInfo m, Keys k, std::size_t ncounts)
+      : inst(i),
+        info(std::move(m)),
+        keys(std::make_shared<const Keys>(std::move(k))),
+        slot(inst.new_slot(keys, ncounts)) {}
+  ~Series() { inst.retire(slot); }
+
+  Instance& inst;
+  const MetricInfo info;
+  const std::shared_ptr<const Keys> keys;
+  Slot* const slot;
+};
+
+}  // namespace pytheus::detail::redis
+
+namespace pytheus {
+
+using detail::redis::current_instance;
+using detail::redis::Series;
+
+MultiProcessRedisBackend::MultiProcessRedisBackend(const BackendConfig&, const MetricInfo& metric,
+                                                   std::optional<std::string_view> bucket) {
+  detail::redis::Instance& inst = current_instance();
+  series_ = std::make_unique<Series>(
+      inst, metric, detail::redis::value_keys(inst.cfg.key_prefix, metric, bucket), 0);
+}
+
+MultiProcessRedisBackend::~MultiProcessRedisBackend() = default;
+
+void MultiProcessRedisBackend::inc(double v) {
+  series_->inst.change(*series_->slot, false, v);
+}
+void MultiProcessRedisBackend::dec(double v) {
+  series_->inst.change(*series_->slot, false, -v);
+}
+void MultiProcessRedisBackend::set(double v) {
+  series_->inst.change(*series_->slot, true, v);
+}
+void MultiProcessRedisBackend::erase() {
+  series_->inst.erase(*series_->slot);
+}
+
+double MultiProcessRedisBackend::get() {
+  return detail::redis::read_series(series_->inst, *series_->keys, series_->info)[0];
+}
+
+MultiProcessRedisBackend::Histogram::Histogram(const BackendConfig&, const MetricInfo& metric,
+                                               const std::vector<double>& bounds) {
+  detail::redis::Instance& inst = current_instance();
+  series_ = std::make_unique<Series>(
+      inst, metric, detail::redis::histogram_keys(inst.cfg.key_prefix, metric, bounds),
+      bounds.empty() ? 1 : bounds.size());
+}
+
+MultiProcessRedisBackend::Histogram::~Histogram() = default;
+
+void MultiProcessRedisBackend::Histogram::observe(double value, std::size_t bucket) {
+  series_->inst.observe(*series_->slot, value, bucket);
+}
+
+HistogramSnapshot MultiProcessRedisBackend::Histogram::snapshot() {
+  const std::vector<double> v =
+      detail::redis::read_series(series_->inst, *series_->keys, series_->info);
+  const std::size_t buckets = series_->keys->buckets;
+  HistogramSnapshot s;
+  s.buckets.assign(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(buckets));
+  s.count = v[buckets];
+  s.sum = v[buckets + 1];
+  return s;
+}
+
+void MultiProcessRedisBackend::Histogram::merge(const HistogramSnapshot& other) {
+  series_->inst.merge(*series_->slot, other);
+}
+
+void MultiProcessRedisBackend::Histogram::erase() {
+  series_->inst.erase(*series_->slot);
+}
+
+void MultiProcessRedisBackend::initialize(const BackendConfig& config) {
+  auto inst = std::make_unique<detail::redis::Instance>(detail::redis::parse_config(config));
+  inst->flusher().connect_or_throw();
+  detail::redis::adopt(std::move(inst));
+}
+
+std::vector<MetricRows> MultiProcessRedisBackend::generate_samples(
+    const BackendConfig&, const std::vector<MetricRequest>& metrics) {
+  return detail::redis::read_metrics(current_instance(), metrics);
+}
+
+bool MultiProcessRedisBackend::flush() {
+  bool done = true;
+  for (detail::redis::Instance* i : detail::redis::all_instances()) {
+    std::string why;
+    done = i->flusher().flush(why) && done;
+  }
+  return done;
+}
+
+RedisBackendStats MultiProcessRedisBackend::stats() {
+  return detail::redis::collect_stats();
+}
+
+PYTHEUS_REGISTER_BACKEND(MultiProcessRedisBackend, std::string(MultiProcessRedisBackend::name),
+                         {std::string(MultiProcessRedisBackend::pytheus_path)});
+
+}  // namespace pytheus
+
+extern "C" {
+extern const int pytheus_redis_backend_anchor;
+const int pytheus_redis_backend_anchor = 1;
+}

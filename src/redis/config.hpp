@@ -1,0 +1,38 @@
+// The configuration of MultiProcessRedisBackend as a plain struct, parsed and validated once
+// at load_backend, so that nothing past this point ever looks at JSON. Internal to
+// pytheus::redis; tests/test_redis_config.cpp and fuzz/fuzz_redis_config.cpp use it directly.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "pytheus/backend.hpp"
+
+namespace pytheus::detail::redis {
+
+// The registered class name, which every error message starts with.
+inline constexpr const char* kClass = "MultiProcessRedisBackend";
+
+struct Config {
+  std::string host = "localhost";
+  int port = 6379;
+  long long db = 0;
+  std::optional<std::string> username;
+  std::optional<std::string> password;
+  std::optional<std::string> unix_socket;
+  std::optional<std::string> key_prefix;
+  long long expire_key_time = 3600;
+  int connect_timeout_ms = 1000;
+  int command_timeout_ms = 1000;
+  bool write_behind = true;
+  int flush_interval_ms = 1000;
+
+  // Where the server is, as messages name it: "host:port" or "unix socket PATH".
+  std::string endpoint() const;
+};
+
+// Parses `config` (a JSON object). Throws BackendError naming the offending key and, unless
+// it is a secret (username, password), its value.
+Config parse_config(const BackendConfig& config);
+
+}  // namespace pytheus::detail::redis

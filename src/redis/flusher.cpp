@@ -1,0 +1,347 @@
+// Exactly-once delivery. Each batch goes out as one MULTI/EXEC that also sets this process's
+// sequence key to the batch's number. When the EXEC reply is lost (a timeout, a dropped
+// connection), whether Redis applied the batch is unknown; before sending it again the
+// flusher GETs the sequence key: if it holds the batch's number the batch was applied and is
+// dropped, else it is sent again. So no batch is applied twice or lost while the process
+// lives. The key carries host, pid and a random nonce, so processes (and a forked child)
+// never share one.
+//
+// A batch is taken from the store only once the previous one is resolved; deltas that arrive
+// meanwhile wait in their slots, so a series' updates reach Redis in order.
+#include "flusher.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <new>
+#include <random>
+#include <utility>
+
+#include "key_layout.hpp"
+#include "pytheus/errors.hpp"
+
+namespace pytheus::detail::redis {
+
+Flusher::Flusher(const Config& cfg, Health& health, DeltaStore& store)
+    : cfg_(cfg), health_(health), store_(store), ttl_(std::to_string(cfg.expire_key_time)) {
+  new_identity();
+}
+
+void Flusher::connect_or_throw() {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  std::string why = control_.open(cfg_, cfg_.connect_timeout_ms);
+  if (!why.empty()) {
+    throw BackendError(std::string(kClass) + ": cannot use Redis at " + health_.endpoint() + ": " +
+                       why);
+  }
+  control_epoch_ = health_.epoch();
+}
+
+bool Flusher::flush(std::string& why, bool force) {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  const bool reused = control_usable();
+  if (force && pending() > 0 && !reused && !ensure_control(why, true)) return false;
+  if (flush_locked(why)) return true;
+  return reused && !control_.is_open() && ensure_control(why, true) && flush_locked(why);
+}
+
+Reply Flusher::flush_and_read(const std::vector<KeyToRead>& keys) {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  std::string why;
+  const bool reused = control_usable();
+  for (int attempt = 0; attempt < (reused ? 2 : 1); ++attempt) {
+    if (!ensure_control(why, attempt > 0)) break;
+    if (!flush_locked(why) && !control_.is_open()) continue;
+    if (Reply r = read_keys(control_, keys, ttl_)) return r;
+    control_failed(why);
+  }
+  throw CollectError("Redis at " + health_.endpoint() + " is unreachable (" + why +
+                     "); refusing to answer with stale values");
+}
+
+bool Flusher::erase(Slot& s, bool now) {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  DeltaStore::clear(s);
+  // Changing a batch whose EXEC may have been applied is safe: if it was, the sequence key
+  // says so and it is not sent again; if not, it is sent without the series. Either way the
+  // deletion follows it.
+  batch_.erase(std::remove_if(batch_.begin(), batch_.end(),
+                              [&](const Entry& e) { return !e.erase && e.keys == s.keys; }),
+               batch_.end());
+  batch_size_.store(batch_.size(), std::memory_order_relaxed);
+  erasures_.push_back(s.keys);
+  queued_erasures_.store(erasures_.size(), std::memory_order_relaxed);
+  erasing_.fetch_add(1, std::memory_order_relaxed);
+  std::string why;
+  return !now || !flush_locked(why);
+}
+
+std::size_t Flusher::pending() const {
+  return store_.dirty_count() + batch_size_.load(std::memory_order_relaxed) +
+         queued_erasures_.load(std::memory_order_relaxed);
+}
+
+// Delivers the pending batch and then everything new, in one transaction each. control_mu_
+// held.
+bool Flusher::flush_locked(std::string& why) {
+  if (!batch_.empty() && !deliver_batch(why)) return false;
+  take_pending();
+  if (batch_.empty()) return true;
+  batch_seq_ = ++seq_;
+  batch_sent_ = false;
+  return deliver_batch(why);
+}
+
+// True when the control connection is open, from this process and epoch, and not closed by
+// the server.
+bool Flusher::control_usable() {
+  return control_.is_open() && control_epoch_ == health_.epoch() && control_.pid() == getpid() &&
+         !control_.closed_by_peer();
+}
+
+// Opens the control connection if needed; false (with `why`) while Redis is unreachable.
+// With `force`, it tries even while waiting to retry after a failure.
+bool Flusher::ensure_control(std::string& why, bool force) {
+  if (control_usable()) return true;
+  control_.close();
+  if (!force && health_.waiting_to_retry()) {
+    why = health_.last_error();
+    return false;
+  }
+  why = control_.open(cfg_, cfg_.connect_timeout_ms);
+  if (!why.empty()) {
+    health_.mark_down(why);
+    return false;
+  }
+  control_epoch_ = health_.epoch();
+  health_.mark_up();
+  return true;
+}
+
+void Flusher::control_failed(std::string& why) {
+  why = control_.error();
+  control_.close();
+  health_.mark_down(why);
+}
+
+// Moves the queued deletions and then every dirty slot's deltas into batch_.
+void Flusher::take_pending() {
+  for (std::shared_ptr<const Keys>& k : erasures_) {
+    Entry e;
+    e.keys = std::move(k);
+    e.erase = true;
+    batch_.push_back(std::move(e));
+  }
+  erasures_.clear();
+  queued_erasures_.store(0, std::memory_order_relaxed);
+  store_.take_dirty(batch_);
+  batch_size_.store(batch_.size(), std::memory_order_relaxed);
+}
+
+// Whether a batch whose EXEC reply was lost was applied, by the sequence key.
+bool Flusher::sequence_applied(std::string& why, bool& applied) {
+  const char* argv[2] = {"GET", seq_key_.data()};
+  const std::size_t lens[2] = {3, seq_key_.size()};
+  control_.append(2, argv, lens);
+  Reply r;
+  if (!control_.send() || !(r = control_.read())) {
+    control_failed(why);
+    return false;
+  }
+  applied = r->type == REDIS_REPLY_STRING && reply_text(r.get()) == std::to_string(batch_seq_);
+  return true;
+}
+
+// One entry's commands: deletions, or SET then INCRBYFLOAT of a value, or the histogram's
+// cumulative bucket increments, count and sum; then EXPIRE of each key.
+void Flusher::append_entry(const Entry& e, std::size_t& cmds) {
+  const Keys& k = *e.keys;
+  if (e.erase) {
+    for (const std::string& key : k.keys) {
+      append_delete(control_, key, k.field);
+      ++cmds;
+    }
+    return;
+  }
+  if (!k.histogram) {
+    if (e.has_set) {
+      append_set(control_, k.keys[0], k.field, Number(e.set_value));
+      ++cmds;
+    }
+    if (e.value != 0) {
+      append_incr(control_, k.keys[0], k.field, Number(e.value));
+      ++cmds;
+    }
+  } else {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < k.buckets; ++i) {
+      cumulative += e.counts[i];
+      if (cumulative == 0) continue;
+      append_incr(control_, k.keys[i], k.field, Number(static_cast<double>(cumulative)));
+      ++cmds;
+    }
+    if (k.buckets == 0) cumulative = e.counts[0];
+    if (cumulative != 0) {
+      append_incr(control_, k.keys[k.buckets], k.field, Number(static_cast<double>(cumulative)));
+      ++cmds;
+    }
+    if (e.value != 0 || cumulative != 0) {
+      append_incr(control_, k.keys[k.buckets + 1], k.field, Number(e.value));
+      ++cmds;
+    }
+  }
+  for (const std::string& key : k.keys) {
+    append_expire(control_, key, ttl_);
+    ++cmds;
+  }
+}
+
+// Sends batch_ as one MULTI/EXEC that also sets the sequence key.
+bool Flusher::deliver_batch(std::string& why) {
+  if (!ensure_control(why)) return false;
+  if (batch_sent_) {
+    bool applied = false;
+    if (!sequence_applied(why, applied)) return false;
+    if (applied) {
+      batch_applied();
+      return true;
+    }
+  }
+  const std::string seq = std::to_string(batch_seq_);
+  append_multi(control_);
+  std::size_t cmds = 0;
+  for (const Entry& e : batch_) append_entry(e, cmds);
+  {
+    const char* argv[5] = {"SET", seq_key_.data(), seq.data(), "EX", ttl_.data()};
+    const std::size_t lens[5] = {3, seq_key_.size(), seq.size(), 2, ttl_.size()};
+    control_.append(5, argv, lens);
+    ++cmds;
+  }
+  append_exec(control_);
+  if (!control_.send()) {
+    batch_sent_ = batch_sent_ || control_.sent_any();
+    control_failed(why);
+    return false;
+  }
+  batch_sent_ = true;
+  Reply exec;
+  std::string multi_error;
+  for (std::size_t i = 0; i < cmds + 2; ++i) {
+    Reply r = control_.read();
+    if (!r) {
+      control_failed(why);
+      return false;
+    }
+    if (i == 0 && r->type == REDIS_REPLY_ERROR) multi_error = reply_text(r.get());
+    if (i == cmds + 1) exec = std::move(r);
+  }
+  if (!multi_error.empty()) {
+    // MULTI refused (-LOADING, say): the commands after it may have run on their own, so
+    // whether the batch applied is unknown; the sequence key tells, next time.
+    why = "Redis refused MULTI: " + multi_error;
+    counters().errors.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  if (exec->type != REDIS_REPLY_ARRAY) {
+    // EXECABORT (out of memory, say): nothing was applied; try again later.
+    batch_sent_ = false;
+    why = "Redis refused the flush transaction: " + reply_text(exec.get());
+    counters().errors.fetch_add(1, std::memory_order_relaxed);
+    log_once("exec:" + reply_text(exec.get()), "Redis at " + health_.endpoint() + ": " + why);
+    return false;
+  }
+  for (std::size_t i = 0; i < exec->elements; ++i) {
+    if (exec->element[i]->type == REDIS_REPLY_ERROR) {
+      health_.command_error(reply_text(exec->element[i]));
+    }
+  }
+  batch_applied();
+  return true;
+}
+
+void Flusher::batch_applied() {
+  std::size_t erased = 0;
+  for (const Entry& e : batch_) erased += e.erase;
+  if (erased != 0) erasing_.fetch_sub(erased, std::memory_order_relaxed);
+  batch_.clear();
+  batch_size_.store(0, std::memory_order_relaxed);
+  batch_sent_ = false;
+  counters().flushes.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Flusher::new_identity() {
+  std::random_device rd;
+  const auto now =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+  std::uint64_t nonce = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ now ^
+                        (static_cast<std::uint64_t>(getpid()) << 16);
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  seq_key_ = sequence_key(cfg_.key_prefix, host, static_cast<long>(getpid()), nonce);
+  seq_ = 0;
+}
+
+void Flusher::start() {
+  std::lock_guard<std::mutex> lock(thread_mu_);
+  if (running_.load() || stopped_) return;
+  thread_ = new std::thread([this] { main(); });
+  running_.store(true, std::memory_order_release);
+}
+
+void Flusher::stop() {
+  std::thread* t = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(thread_mu_);
+    stopped_ = true;
+    t = thread_;
+    thread_ = nullptr;
+  }
+  cv_.notify_all();
+  if (t != nullptr) {
+    if (t->get_id() != std::this_thread::get_id()) t->join();
+    delete t;
+  }
+}
+
+void Flusher::main() {
+  std::unique_lock<std::mutex> lock(thread_mu_);
+  while (!stopped_) {
+    cv_.wait_for(lock, std::chrono::milliseconds(cfg_.flush_interval_ms),
+                 [this] { return stopped_; });
+    if (stopped_) break;
+    lock.unlock();
+    {
+      std::lock_guard<std::mutex> control(control_mu_);
+      std::string why;
+      flush_locked(why);
+    }
+    lock.lock();
+  }
+}
+
+void Flusher::unlock_after_fork() {
+  thread_mu_.unlock();
+  control_mu_.unlock();
+}
+
+void Flusher::reset_in_child(std::vector<std::thread*>& abandoned_threads) {
+  control_.close();
+  batch_.clear();
+  batch_size_.store(0);
+  batch_sent_ = false;
+  erasures_.clear();
+  queued_erasures_.store(0);
+  erasing_.store(0);
+  new_identity();
+  if (thread_ != nullptr) abandoned_threads.push_back(thread_);
+  thread_ = nullptr;
+  running_.store(false);
+  new (&cv_) std::condition_variable();
+  thread_mu_.unlock();
+  control_mu_.unlock();
+}
+
+}  // namespace pytheus::detail::redis

@@ -1,0 +1,73 @@
+// In write-behind mode every operation lands in the local deltas. In write-through mode only
+// while Redis is unreachable, while the series still holds deltas from such a time, or while a
+// deletion waits: otherwise a direct send could overtake them and a series' operations would
+// reach Redis out of order.
+#include "instance.hpp"
+
+#include <algorithm>
+
+namespace pytheus::detail::redis {
+namespace {
+
+// True when a direct send needs no local delta: delivered, or lost on a broken connection
+// (counted; sending it again could apply it twice).
+bool settled(Sent sent) {
+  if (sent == Sent::ambiguous) counters().dropped.fetch_add(1, std::memory_order_relaxed);
+  return sent != Sent::not_sent;
+}
+
+}  // namespace
+
+Instance::Instance(Config c)
+    : cfg(std::move(c)),
+      health_(cfg.endpoint(), std::clamp(cfg.flush_interval_ms, 100, 1000)),
+      flusher_(cfg, health_, store_),
+      write_through_(cfg, health_) {}
+
+bool Instance::deferred(const Slot& s) const {
+  return cfg.write_behind || s.dirty.load(std::memory_order_seq_cst) || health_.is_down() ||
+         flusher_.erasing();
+}
+
+void Instance::change(Slot& s, bool set, double v) {
+  if (!deferred(s) && settled(write_through_.send_value(*s.keys, set, v))) return;
+  dirtied(set ? store_.set(s, v) : store_.add(s, v));
+}
+
+void Instance::observe(Slot& s, double v, std::size_t bucket) {
+  if (!deferred(s) && settled(write_through_.send_observe(*s.keys, bucket, v))) return;
+  dirtied(store_.observe(s, v, s.keys->buckets ? bucket : 0));
+}
+
+// Carried from an in-process backend: delivered with the next flush.
+void Instance::merge(Slot& s, const HistogramSnapshot& other) {
+  dirtied(store_.merge(s, other.buckets, other.count, other.sum));
+}
+
+// Write-through sends the deletion at once; write-behind with the next flush. While Redis is
+// unreachable it waits, like a delta, and is delivered when Redis is back.
+void Instance::erase(Slot& s) {
+  if (flusher_.erase(s, !cfg.write_behind)) flusher_.ensure_running();
+}
+
+// Lock order: the control connection, then the slots, then the flusher thread's.
+void Instance::lock_for_fork() {
+  flusher_.lock_control_for_fork();
+  store_.lock_for_fork();
+  flusher_.lock_thread_for_fork();
+}
+
+void Instance::unlock_in_parent() {
+  store_.unlock_after_fork();
+  flusher_.unlock_after_fork();
+}
+
+// What was pending belongs to the parent, which delivers it; the parent's sockets and
+// threads are not ours.
+void Instance::reset_in_child(std::vector<std::thread*>& abandoned_threads) {
+  health_.reset_in_child();
+  store_.reset_in_child();
+  flusher_.reset_in_child(abandoned_threads);
+}
+
+}  // namespace pytheus::detail::redis

@@ -1,0 +1,59 @@
+// Instance: one loaded configuration, the parts it is made of, and the routing of each
+// operation: straight to Redis (write-through) or into the local deltas.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config.hpp"
+#include "delta_store.hpp"
+#include "flusher.hpp"
+#include "health.hpp"
+#include "key_layout.hpp"
+#include "write_through.hpp"
+
+namespace pytheus::detail::redis {
+
+// Instances are never destroyed: retired backend objects may use theirs until exit.
+class Instance {
+ public:
+  explicit Instance(Config c);
+
+  const Config cfg;
+
+  // Operations of one series (its slot). Never throw for Redis errors.
+  void change(Slot& s, bool set, double v);
+  void observe(Slot& s, double v, std::size_t bucket);
+  void merge(Slot& s, const HistogramSnapshot& other);
+  void erase(Slot& s);
+
+  Slot* new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts) {
+    return store_.new_slot(std::move(keys), ncounts);
+  }
+  void retire(Slot* s) { store_.retire(s); }
+
+  Health& health() { return health_; }
+  Flusher& flusher() { return flusher_; }
+  std::size_t pending() const { return flusher_.pending(); }
+
+  // Fork (pthread_atfork): every lock held across fork(), released in both processes.
+  void lock_for_fork();
+  void unlock_in_parent();
+  void reset_in_child(std::vector<std::thread*>& abandoned_threads);
+
+ private:
+  bool deferred(const Slot& s) const;
+  // The slot became dirty: a flusher must run.
+  void dirtied(bool became_dirty) {
+    if (became_dirty) flusher_.ensure_running();
+  }
+
+  Health health_;
+  DeltaStore store_;
+  Flusher flusher_;
+  WriteThrough write_through_;
+};
+
+}  // namespace pytheus::detail::redis

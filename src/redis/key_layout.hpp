@@ -1,0 +1,55 @@
+// The Redis key layout, shared with pytheus (docs/redis.md, "Key layout"): the only place
+// keys and hash fields are composed, for the write path and the read path alike, so that the
+// two can never disagree (pytheus forgets key_prefix on its read path).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pytheus/backend.hpp"
+
+namespace pytheus::detail::redis {
+
+// The Redis keys of one series, computed once when it is bound.
+struct Keys {
+  // The labels JSON when the metric has labels (the keys are hashes), else empty (strings).
+  std::string field;
+  bool hash = false;
+  // A value: its key. A histogram: each bucket key, then count and sum. A summary: count, sum.
+  std::vector<std::string> keys;
+  std::size_t buckets = 0;
+  bool histogram = false;  // histogram or summary
+};
+
+// NAME, or P-NAME with key_prefix P.
+std::string metric_key(const std::optional<std::string>& prefix, std::string_view name);
+
+// Every key of a metric, in the order Keys::keys has them: NAME:<bound> per bound (shortest
+// round trip, "+Inf" last), NAME:count, NAME:sum for a histogram; NAME:count, NAME:sum for a
+// summary; NAME for anything else.
+std::vector<std::string> metric_keys(const std::optional<std::string>& prefix,
+                                     std::string_view name, MetricType type,
+                                     const std::vector<double>& bounds);
+
+// The keys of a counter or gauge series; `bucket` (a value object a bucket-wise histogram
+// made) adds ":bucket".
+Keys value_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
+                std::optional<std::string_view> bucket);
+
+// The keys of a histogram series, or of a summary series when `bounds` is empty.
+Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
+                    const std::vector<double>& bounds);
+
+// The hash field of the series with label `values` of a metric with label `names` (both in
+// declared order): the labels JSON of the set sorted by name.
+std::string field_of(const std::vector<std::string>& names, const std::vector<std::string>& values);
+
+// The key holding the number of the last flush transaction a process applied.
+std::string sequence_key(const std::optional<std::string>& prefix, std::string_view host, long pid,
+                         std::uint64_t nonce);
+
+}  // namespace pytheus::detail::redis

@@ -1,0 +1,40 @@
+// Write-through sending: one operation, with its EXPIREs, in one round trip on the calling
+// thread's own connection, before the operation returns.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "config.hpp"
+#include "health.hpp"
+#include "key_layout.hpp"
+
+namespace pytheus::detail::redis {
+
+class Connection;
+
+// What became of an operation: delivered, not sent (keep it as a delta), or sent on a
+// connection that then broke, so that whether Redis applied it is unknown (count it dropped:
+// sending it again could apply it twice).
+enum class Sent { ok, not_sent, ambiguous };
+
+class WriteThrough {
+ public:
+  WriteThrough(const Config& cfg, Health& health);
+
+  // INCRBYFLOAT/HINCRBYFLOAT (SET/HSET with `set`) and EXPIRE.
+  Sent send_value(const Keys& k, bool set, double v);
+  // One observation as a MULTI/EXEC: the buckets from `bucket` up, count, sum, EXPIREs.
+  Sent send_observe(const Keys& k, std::size_t bucket, double v);
+
+ private:
+  Connection* thread_conn();
+  Sent finish_round_trip(Connection& c, std::size_t replies, std::size_t exec_at);
+  void failed(Connection& c);
+
+  const Config& cfg_;
+  Health& health_;
+  const std::string ttl_;
+};
+
+}  // namespace pytheus::detail::redis
