@@ -35,6 +35,11 @@ namespace detail {
 // one of its names belongs to another class.
 void register_backend_class(BackendClass cls, const std::type_info* type);
 std::string backend_name_of(const std::type_info& type);
+// Adds fork handlers of a component (at most 8). The core's own pthread_atfork handlers run
+// them with the core's lock held: `prepare` after taking it, `parent` and `child` before
+// releasing it. A component whose locks are taken inside a backend call (under the core's
+// lock) thus always takes them after it, and a child never inherits either held.
+void on_fork(void (*prepare)(), void (*parent)(), void (*child)());
 }  // namespace detail
 
 /// Registers protocol type `B` under `name` and `aliases`, so that load_backend and

@@ -6,7 +6,8 @@
 // open) its parent's descriptor, or the two would not exclude each other and a dead parent's
 // lock would live on in the child. So the child closes it (atfork) and opens its own on first
 // use. Fork handlers also take every store's mutex around fork(), so that a child never
-// starts with a mutex held by a thread that does not exist in it.
+// starts with a mutex held by a thread that does not exist in it; they run inside the core's
+// (detail::on_fork), whose lock a binding thread holds while it takes a store's.
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "pytheus/backends.hpp"
 #include "pytheus/errors.hpp"
 #include "store.hpp"
 
@@ -91,7 +93,7 @@ Store& Store::open(const BackendConfig& json) {
   Config config = parse_config(json);
   const std::string dir = canonical_directory(config.directory);
   static std::once_flag once;
-  std::call_once(once, [] { ::pthread_atfork(&prepare, &parent, &child); });
+  std::call_once(once, [] { detail::on_fork(&prepare, &parent, &child); });
   std::lock_guard<std::mutex> lock(stores().mu);
   auto it = stores().by_dir.find(dir);
   if (it != stores().by_dir.end()) {
