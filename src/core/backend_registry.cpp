@@ -92,8 +92,15 @@ class BackendRegistry {
     return *r;
   }
 
-  void lock_for_fork() { mu_.lock(); }
-  void unlock_for_fork() { mu_.unlock(); }
+  // The families on the loaded backend too: a child must be able to look up and create series.
+  void lock_for_fork() {
+    mu_.lock();
+    for (Rebindable* r : tracked_) r->lock_for_fork();
+  }
+  void unlock_for_fork(bool in_child) {
+    for (Rebindable* r : tracked_) r->unlock_for_fork(in_child);
+    mu_.unlock();
+  }
 
   void add(BackendClass cls, const std::type_info* type) {
     auto shared = std::make_shared<const BackendClass>(std::move(cls));
@@ -317,13 +324,13 @@ void fork_parent() {
   for (auto it = fork_hooks.rbegin(); it != fork_hooks.rend(); ++it) {
     if (const ForkHooks* f = it->load(std::memory_order_acquire)) f->parent();
   }
-  BackendRegistry::instance().unlock_for_fork();
+  BackendRegistry::instance().unlock_for_fork(false);
 }
 void fork_child() {
   for (auto it = fork_hooks.rbegin(); it != fork_hooks.rend(); ++it) {
     if (const ForkHooks* f = it->load(std::memory_order_acquire)) f->child();
   }
-  BackendRegistry::instance().unlock_for_fork();
+  BackendRegistry::instance().unlock_for_fork(true);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -56,6 +57,14 @@ class Family final : public MetricCollector,
   void write_to(MetricWriter& w) const override;
   void rebind(const BackendClass& from, const BackendClass& to,
               const BackendConfig& config) override;
+  void lock_for_fork() override { mu_.lock(); }
+  void unlock_for_fork(bool in_child) override {
+    if (in_child) {
+      new (&mu_) std::shared_mutex();
+    } else {
+      mu_.unlock();
+    }
+  }
 
  private:
   static bool equal(const S& s, const std::string_view* values);
