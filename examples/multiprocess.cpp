@@ -11,7 +11,7 @@
 //     --once     no serving: the workers work and exit, the parent prints the exposition
 //
 //   PYTHEUS_BACKEND_CLASS=MultiProcessRedisBackend PYTHEUS_BACKEND_CONFIG=redis.json multiprocess
-//   PYTHEUS_BACKEND_CLASS=MultiProcessFileBackend \
+//   PYTHEUS_BACKEND_CLASS=MultiProcessFileBackend
 //     PYTHEUS_BACKEND_CONFIG='{"directory": "/run/multiprocess"}' multiprocess
 //
 // The backend comes from the environment only, as in any service. SIGTERM or Ctrl-C stops the
@@ -19,6 +19,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>  // the Redis configuration is read and changed here
 #ifdef PYTHEUS_EXAMPLE_HAVE_REDIS
 #include <pytheus/backends/redis.hpp>
 #endif

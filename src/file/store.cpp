@@ -104,6 +104,7 @@ Store& Store::open(const BackendConfig& json) {
                          "\"; give each service its own directory");
     }
     // The latest configuration's default gauge mode applies to series bound from now on.
+    std::lock_guard<std::mutex> store_lock(s.mu_);
     s.config_.gauge_mode = config.gauge_mode;
     return s;
   }
