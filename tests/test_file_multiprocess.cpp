@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "file_test_helpers.hpp"
+#include "store.hpp"
 
 namespace pytheus_test {
 namespace {
@@ -232,6 +233,58 @@ TEST_F(FileBackendTest, ThreadedParentForksWithoutDeadlock) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(failed, 0);
   EXPECT_EQ(sample(pytheus::collect(reg), "c", {{"k", "child"}}), forks);
+}
+
+}  // namespace
+}  // namespace pytheus_test
+
+namespace pytheus_test {
+namespace {
+
+int g_die_at_unit = -1;
+int g_die_at_phase = 0;
+int g_units_seen = 0;
+void die_mid_fold(std::uint64_t, int phase) {
+  if (phase == g_die_at_phase && g_units_seen++ == g_die_at_unit) _exit(42);
+}
+
+// A process killed in the middle of folding a dead one: the next reader or process finishes
+// the fold, and every value is counted exactly once, wherever the folder died.
+TEST_F(FileBackendTest, AFolderDyingMidFoldCountsEverythingOnce) {
+  CollectorRegistry reg;
+  pytheus::Counter c("c", "C.", {}, {}, &reg);
+  pytheus::Histogram h("h", "H.", {}, {}, &reg, pytheus::Buckets{1, 2});
+  pytheus::Gauge g("g", "G.", {}, {}, &reg, pytheus::GaugeMode::sum);
+  double expected_c = 0, expected_n = 0, expected_g = 0;
+  for (int unit = 0; unit < 6; ++unit) {
+    for (int phase = 0; phase < 2; ++phase) {
+      // A process counts and dies...
+      const pid_t worker = spawn([&] {
+        c.inc(3);
+        h.observe(0.5);
+        h.observe(1.5);
+        g.set(2);
+      });
+      ASSERT_EQ(wait_child(worker), 0);
+      expected_c += 3;
+      expected_n += 2;
+      expected_g += 2;
+      // ...and the next one dies while folding it.
+      const pid_t folder = spawn([&] {
+        pytheus::detail::file::fold_unit_hook = &die_mid_fold;
+        g_die_at_unit = unit;
+        g_die_at_phase = phase;
+        c.inc(0);  // takes a slot: folds the dead worker
+      });
+      EXPECT_EQ(wait_child(folder), 42) << "unit " << unit << " phase " << phase;
+      const auto f = pytheus::collect(reg);  // finishes the fold
+      EXPECT_EQ(sample(f, "c"), expected_c) << "unit " << unit << " phase " << phase;
+      EXPECT_EQ(sample(f, "h_count"), expected_n) << "unit " << unit << " phase " << phase;
+      EXPECT_EQ(sample(f, "h_bucket", {{"le", "1"}}), expected_n / 2);
+      EXPECT_EQ(sample(f, "h_sum"), expected_n);
+      EXPECT_EQ(sample(f, "g"), expected_g) << "unit " << unit << " phase " << phase;
+    }
+  }
 }
 
 }  // namespace

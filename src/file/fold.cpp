@@ -88,6 +88,8 @@ void combine(Kind kind, const std::uint64_t* old, const std::uint64_t* slot, std
 
 }  // namespace
 
+void (*fold_unit_hook)(std::uint64_t cell, int phase) = nullptr;
+
 void Store::fold(std::uint32_t slot) {
   SlotEntry& e = entry(slot);
   if (e.state.load(std::memory_order_acquire) == kLive) {
@@ -111,6 +113,7 @@ void Store::fold(std::uint32_t slot) {
           }
           e.fold_kind.store(kind, std::memory_order_relaxed);
           e.fold_step.store(2 * c + 1, std::memory_order_release);
+          if (fold_unit_hook) fold_unit_hook(c, 0);
         }
         std::uint64_t old[2] = {e.pending[0].load(std::memory_order_relaxed),
                                 e.pending[1].load(std::memory_order_relaxed)};
@@ -122,6 +125,7 @@ void Store::fold(std::uint32_t slot) {
         for (std::uint64_t i = 0; i < width; ++i) {
           cell_u(totals, c + i).store(out[i], std::memory_order_relaxed);
         }
+        if (fold_unit_hook) fold_unit_hook(c, 1);
         e.fold_step.store(2 * (c + width), std::memory_order_release);
       });
     }

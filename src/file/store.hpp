@@ -178,6 +178,10 @@ inline void add_d(std::atomic<double>& a, double v) {
                                   std::memory_order_relaxed)) {
   }
 }
+// Fault injection for tests: called during a fold with the unit's first cell, after its old
+// totals are saved (phase 0) and after its new totals are written (phase 1). Null normally.
+extern void (*fold_unit_hook)(std::uint64_t cell, int phase);
+
 // Wall-clock time in ns (vDSO: no system call), never 0 or 1 (1 marks "created, never set").
 std::uint64_t now_ns();
 
