@@ -24,6 +24,20 @@
 #include "pytheus/detail/series.hpp"
 #include "pytheus/detail/storage.hpp"
 
+#if defined(__SANITIZE_THREAD__)
+#define PYTHEUS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PYTHEUS_TSAN 1
+#endif
+#endif
+#ifndef PYTHEUS_TSAN
+#define PYTHEUS_TSAN 0
+#endif
+#if PYTHEUS_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace pytheus::detail {
 
 // A metric family: the descriptor and the children, keyed by the hash of their label
@@ -60,6 +74,12 @@ class Family final : public MetricCollector,
   void lock_for_fork() override { mu_.lock(); }
   void unlock_for_fork(bool in_child) override {
     if (in_child) {
+      // glibc cannot unlock a write-held rwlock from a thread whose id changed (the forking
+      // thread's has, in the child): make it anew, and tell ThreadSanitizer it was released.
+#if PYTHEUS_TSAN
+      __tsan_mutex_pre_unlock(&mu_, 0);
+      __tsan_mutex_post_unlock(&mu_, 0);
+#endif
       new (&mu_) std::shared_mutex();
     } else {
       mu_.unlock();
