@@ -22,8 +22,8 @@ else()
 endif()
 
 # Headers of the compiled components, under include/pytheus (a directory or a file): each is
-# installed with its component only. The redis component adds its own here.
-set(PYTHEUS_COMPONENT_HEADERS http push backends/redis.hpp)
+# installed with its component only. Each component adds its own here.
+set(PYTHEUS_COMPONENT_HEADERS http push backends/redis.hpp backends/file.hpp)
 
 # The core: every header but the components'.
 set(pytheus_excludes "")
@@ -76,6 +76,9 @@ if(PYTHEUS_WITH_HTTP)
 endif()
 if(PYTHEUS_WITH_PUSH)
   pytheus_install_component(push pytheus_push push libcurl)
+endif()
+if(PYTHEUS_WITH_FILE)
+  pytheus_install_component(file pytheus_file backends/file.hpp "")
 endif()
 if(PYTHEUS_WITH_REDIS)
   pytheus_install_component(redis pytheus_redis backends/redis.hpp hiredis)

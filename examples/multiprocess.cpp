@@ -1,7 +1,8 @@
-// multiprocess: a pre-fork service on the Redis backend. The parent forks N workers; each
-// serves /metrics on its own port, does a fixed amount of work and flushes it to Redis. Since
-// the values live in Redis, every worker serves the same totals, exactly the sum of all the
-// workers' work: Prometheus may scrape any of them.
+// multiprocess: a pre-fork service on a multi-process backend (Redis, or the shared files of
+// MultiProcessFileBackend). The parent forks N workers; each serves /metrics on its own port
+// and does a fixed amount of work (on Redis, flushed). Since the values are shared, every
+// worker serves the same totals, exactly the sum of all the workers' work: Prometheus may
+// scrape any of them.
 //
 //   multiprocess [WORKERS [BASE_PORT]] [--once]
 //     WORKERS    worker processes (default 4)
@@ -10,13 +11,19 @@
 //     --once     no serving: the workers work and exit, the parent prints the exposition
 //
 //   PYTHEUS_BACKEND_CLASS=MultiProcessRedisBackend PYTHEUS_BACKEND_CONFIG=redis.json multiprocess
+//   PYTHEUS_BACKEND_CLASS=MultiProcessFileBackend
+//     PYTHEUS_BACKEND_CONFIG='{"directory": "/run/multiprocess"}' multiprocess
 //
 // The backend comes from the environment only, as in any service. SIGTERM or Ctrl-C stops the
 // parent, which stops its workers.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>  // the Redis configuration is read and changed here
+#ifdef PYTHEUS_EXAMPLE_HAVE_REDIS
 #include <pytheus/backends/redis.hpp>
+#endif
 #include <pytheus/http/exposer.hpp>
 #include <pytheus/pytheus.hpp>
 
@@ -45,7 +52,18 @@ void work() {
   }
 }
 
-// A worker: serves, works, delivers its work to Redis, serves until told to stop.
+// Delivers what a write-behind Redis worker still holds; returns false if Redis is unreachable.
+// Values in shared files are delivered by inc() itself.
+bool deliver() {
+#ifdef PYTHEUS_EXAMPLE_HAVE_REDIS
+  if (pytheus::loaded_backend() == "MultiProcessRedisBackend") {
+    return pytheus::MultiProcessRedisBackend::flush();
+  }
+#endif
+  return true;
+}
+
+// A worker: serves, works, delivers its work, serves until told to stop.
 int run_worker(int index, int base_port, const sigset_t& stop_signals) {
   const int port = base_port == 0 ? 0 : base_port + index;
   pytheus::http::Exposer exposer("127.0.0.1", static_cast<std::uint16_t>(port));
@@ -53,7 +71,7 @@ int run_worker(int index, int base_port, const sigset_t& stop_signals) {
   std::cout << "worker " << index << " (pid " << getpid() << ") serving " << exposer.url()
             << std::endl;
   work();
-  if (!pytheus::MultiProcessRedisBackend::flush()) {  // write-behind: deliver before reporting
+  if (!deliver()) {  // write-behind: deliver before reporting
     std::cerr << "worker " << index << ": Redis unreachable, work not delivered yet\n";
   }
   std::cout << "worker " << index << " done: " << kJobsPerWorker << " jobs" << std::endl;
@@ -90,19 +108,25 @@ int run(int argc, char** argv) {
   const int base_port = numbers.size() > 1 ? numbers[1] : 8000;
 
   pytheus::load_backend();  // PYTHEUS_BACKEND_CLASS / PYTHEUS_BACKEND_CONFIG
-  if (pytheus::loaded_backend() != "MultiProcessRedisBackend") {
-    std::cerr << "multiprocess: the loaded backend is " << pytheus::loaded_backend()
-              << ", which cannot add up several processes; set "
-                 "PYTHEUS_BACKEND_CLASS=MultiProcessRedisBackend and PYTHEUS_BACKEND_CONFIG\n";
+  const std::string backend = pytheus::loaded_backend();
+  if (backend != "MultiProcessRedisBackend" && backend != "MultiProcessFileBackend") {
+    std::cerr << "multiprocess: the loaded backend is " << backend
+              << ", which cannot add up several processes; set PYTHEUS_BACKEND_CLASS="
+                 "MultiProcessRedisBackend or MultiProcessFileBackend, and PYTHEUS_BACKEND_CONFIG\n";
     return 2;
   }
-  // A key prefix of its own per run, so that earlier runs on the same Redis do not add in (a
-  // real service keeps one prefix across restarts).
-  pytheus::BackendConfig config = pytheus::loaded_backend_config();
-  if (!config.contains("key_prefix")) {
-    config["key_prefix"] = "multiprocess-example-" + std::to_string(getpid());
-    pytheus::load_backend("MultiProcessRedisBackend", config);
+  if (backend == "MultiProcessRedisBackend") {
+    // A key prefix of its own per run, so that earlier runs on the same Redis do not add in
+    // (a real service keeps one prefix across restarts).
+    pytheus::BackendConfig config = pytheus::loaded_backend_config();
+    if (!config.contains("key_prefix")) {
+      config["key_prefix"] = "multiprocess-example-" + std::to_string(getpid());
+      pytheus::load_backend("MultiProcessRedisBackend", config);
+    }
   }
+  // Values in a file directory continue across runs: the work of this run comes on top.
+  const double jobs_before = jobs.get();
+  const double count_before = job_seconds.snapshot().count;
 
   // Blocked before the fork, so that workers and their threads inherit it; sigwait takes them.
   sigset_t stop_signals;
@@ -115,7 +139,7 @@ int run(int argc, char** argv) {
 
   std::vector<pid_t> children;
   for (int w = 0; w < workers; ++w) {
-    const pid_t pid = fork();  // after load_backend: each child gets its own connection
+    const pid_t pid = fork();  // after load_backend: each child gets its own connection/slot
     if (pid == 0) {
       try {
         if (once) {
@@ -135,10 +159,11 @@ int run(int argc, char** argv) {
   if (once) {
     const int failed = reap(children);
     std::cout << pytheus::generate_metrics();
-    std::cerr << "expected: jobs_total " << expected << ", job_seconds_count " << expected
-              << "; got " << jobs.get() << " and " << job_seconds.snapshot().count << "\n";
-    return failed == 0 && jobs.get() == expected && job_seconds.snapshot().count == expected ? 0
-                                                                                             : 1;
+    const double jobs_done = jobs.get() - jobs_before;
+    const double observed = job_seconds.snapshot().count - count_before;
+    std::cerr << "expected: jobs_total +" << expected << ", job_seconds_count +" << expected
+              << "; got +" << jobs_done << " and +" << observed << "\n";
+    return failed == 0 && jobs_done == expected && observed == expected ? 0 : 1;
   }
 
   std::cout << "parent (pid " << getpid() << "): " << workers << " workers; jobs_total will be "

@@ -39,6 +39,11 @@ std::string backend_name_of(const std::type_info& type);
 // load_backend() call): a backend whose server is unreachable should then start
 // disconnected and recover, as in any outage, rather than fail.
 bool loading_implicitly();
+// Adds fork handlers of a component (at most 8). The core's own pthread_atfork handlers run
+// them with the core's lock held: `prepare` after taking it, `parent` and `child` before
+// releasing it. A component whose locks are taken inside a backend call (under the core's
+// lock) thus always takes them after it, and a child never inherits either held.
+void on_fork(void (*prepare)(), void (*parent)(), void (*child)());
 }  // namespace detail
 
 /// Registers protocol type `B` under `name` and `aliases`, so that load_backend and

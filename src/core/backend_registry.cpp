@@ -3,7 +3,14 @@
 // One mutex guards the classes, the loaded class and the set of families on the loaded
 // backend. Binding a value takes it too, so a value can never be made on a class that
 // load_backend() is replacing: it is either bound before (and then moved by rebind) or after.
+// fork() holds it (pthread_atfork), so that a child forked while another thread binds a value
+// (inside a backend's constructor, maybe for a while) does not inherit it held; components'
+// fork handlers (on_fork) run inside, so their locks nest within it as they do in binding.
+#include <pthread.h>
+
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -30,6 +37,10 @@
 
 namespace pytheus::detail {
 namespace {
+
+void fork_prepare();
+void fork_parent();
+void fork_child();
 
 // nlohmann quotes the text it last read ("last read: '...'"): that may be a password, so
 // the message keeps only what is before it.
@@ -75,8 +86,22 @@ class BackendRegistry {
  public:
   // Never destroyed: metrics defined as globals may outlive any other static.
   static BackendRegistry& instance() {
-    static BackendRegistry* r = new BackendRegistry();
+    static BackendRegistry* r = [] {
+      auto* made = new BackendRegistry();
+      ::pthread_atfork(&fork_prepare, &fork_parent, &fork_child);
+      return made;
+    }();
     return *r;
+  }
+
+  // The families on the loaded backend too: a child must be able to look up and create series.
+  void lock_for_fork() {
+    mu_.lock();
+    for (Rebindable* r : tracked_) r->lock_for_fork();
+  }
+  void unlock_for_fork(bool in_child) {
+    for (Rebindable* r : tracked_) r->unlock_for_fork(in_child);
+    mu_.unlock();
   }
 
   void add(BackendClass cls, const std::type_info* type) {
@@ -339,6 +364,46 @@ void rebind_any(std::atomic<Impl*>& slot, const MetricDescriptor& d,
 }
 
 }  // namespace
+
+namespace {
+
+struct ForkHooks {
+  void (*prepare)();
+  void (*parent)();
+  void (*child)();
+};
+std::array<std::atomic<const ForkHooks*>, 8> fork_hooks{};
+
+void fork_prepare() {
+  BackendRegistry::instance().lock_for_fork();
+  for (auto& h : fork_hooks) {
+    if (const ForkHooks* f = h.load(std::memory_order_acquire)) f->prepare();
+  }
+}
+void fork_parent() {
+  for (auto it = fork_hooks.rbegin(); it != fork_hooks.rend(); ++it) {
+    if (const ForkHooks* f = it->load(std::memory_order_acquire)) f->parent();
+  }
+  BackendRegistry::instance().unlock_for_fork(false);
+}
+void fork_child() {
+  for (auto it = fork_hooks.rbegin(); it != fork_hooks.rend(); ++it) {
+    if (const ForkHooks* f = it->load(std::memory_order_acquire)) f->child();
+  }
+  BackendRegistry::instance().unlock_for_fork(true);
+}
+
+}  // namespace
+
+void on_fork(void (*prepare)(), void (*parent)(), void (*child)()) {
+  auto* hooks = new ForkHooks{prepare, parent, child};
+  for (auto& h : fork_hooks) {
+    const ForkHooks* empty = nullptr;
+    if (h.compare_exchange_strong(empty, hooks)) return;
+  }
+  delete hooks;
+  throw BackendError("too many fork handlers registered (at most 8)");
+}
 
 void register_backend_class(BackendClass cls, const std::type_info* type) {
   BackendRegistry::instance().add(std::move(cls), type);

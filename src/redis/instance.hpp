@@ -38,7 +38,7 @@ class Instance {
   Flusher& flusher() { return flusher_; }
   std::size_t pending() const { return flusher_.pending(); }
 
-  // Fork (pthread_atfork): every lock held across fork(), released in both processes.
+  // Fork (detail::on_fork): every lock held across fork(), released in both processes.
   void lock_for_fork();
   void unlock_in_parent();
   void reset_in_child(std::vector<std::thread*>& abandoned_threads);

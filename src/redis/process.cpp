@@ -1,5 +1,6 @@
-// Fork: pthread_atfork holds every lock of every configuration across fork(), so the child
-// never inherits one held by a thread that does not exist there; the child then starts with
+// Fork: the core's fork handlers (detail::on_fork) hold every lock of every configuration
+// across fork(), inside the core's own lock (the order a binding thread takes them in), so the
+// child never inherits one held by a thread that does not exist there; the child then starts with
 // fresh connections, no deltas (the parent delivers its own) and, lazily, its own flusher.
 // The parent's flusher thread object is kept, never joined or destroyed, in the child.
 //
@@ -16,6 +17,7 @@
 #include <thread>
 
 #include "health.hpp"
+#include "pytheus/backends.hpp"
 #include "pytheus/errors.hpp"
 #include "self_metrics.hpp"
 
@@ -73,7 +75,7 @@ void flush_at_exit() {
 void adopt(std::unique_ptr<Instance> inst) {
   Globals& g = globals();
   std::call_once(g.hooks_once, [] {
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    detail::on_fork(fork_prepare, fork_parent, fork_child);
     std::atexit(flush_at_exit);
     register_self_metrics();
   });

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -22,6 +23,20 @@
 #include "pytheus/detail/sample_layout.hpp"
 #include "pytheus/detail/series.hpp"
 #include "pytheus/detail/storage.hpp"
+
+#if defined(__SANITIZE_THREAD__)
+#define PYTHEUS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PYTHEUS_TSAN 1
+#endif
+#endif
+#ifndef PYTHEUS_TSAN
+#define PYTHEUS_TSAN 0
+#endif
+#if PYTHEUS_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 namespace pytheus::detail {
 
@@ -56,6 +71,20 @@ class Family final : public MetricCollector,
   void write_to(MetricWriter& w) const override;
   void rebind(const BackendClass& from, const BackendClass& to,
               const BackendConfig& config) override;
+  void lock_for_fork() override { mu_.lock(); }
+  void unlock_for_fork(bool in_child) override {
+    if (in_child) {
+      // glibc cannot unlock a write-held rwlock from a thread whose id changed (the forking
+      // thread's has, in the child): make it anew, and tell ThreadSanitizer it was released.
+#if PYTHEUS_TSAN
+      __tsan_mutex_pre_unlock(&mu_, 0);
+      __tsan_mutex_post_unlock(&mu_, 0);
+#endif
+      new (&mu_) std::shared_mutex();
+    } else {
+      mu_.unlock();
+    }
+  }
 
  private:
   static bool equal(const S& s, const std::string_view* values);

@@ -21,6 +21,11 @@ class Rebindable {
  public:
   virtual void rebind(const BackendClass& from, const BackendClass& to,
                       const BackendConfig& config) = 0;
+  // Held across fork() (the core's atfork handlers), so a child never inherits it locked.
+  virtual void lock_for_fork() = 0;
+  // In the child, `in_child`: the lock is made anew (a rwlock cannot be unlocked by a thread
+  // whose id changed).
+  virtual void unlock_for_fork(bool in_child) = 0;
 
  protected:
   ~Rebindable() = default;
