@@ -176,3 +176,71 @@ TEST(RedisConfig, SecretsAreNeverPrinted) {
   }
   EXPECT_TRUE(contains(error_of({{"username", secret}}), "\"username\" is given without"));
 }
+
+TEST(RedisConfig, SentinelKeys) {
+  const Config c = parse_config(
+      nlohmann::json{{"sentinels", {{{"host", "10.0.0.1"}, {"port", 26380}}, {{"host", "s2"}}}},
+                     {"master_name", "metrics"},
+                     {"sentinel_username", "watcher"},
+                     {"sentinel_password", "s3cret"},
+                     {"password", "redis-pass"}});
+  ASSERT_EQ(c.sentinels.size(), 2u);
+  EXPECT_EQ(c.sentinels[0].host, "10.0.0.1");
+  EXPECT_EQ(c.sentinels[0].port, 26380);
+  EXPECT_EQ(c.sentinels[1].host, "s2");
+  EXPECT_EQ(c.sentinels[1].port, 26379);
+  EXPECT_EQ(c.master_name, "metrics");
+  EXPECT_EQ(*c.sentinel_username, "watcher");
+  EXPECT_EQ(*c.sentinel_password, "s3cret");
+  EXPECT_EQ(*c.password, "redis-pass");
+  EXPECT_EQ(c.endpoint(), "master \"metrics\" (sentinels 10.0.0.1:26380, s2:26379)");
+  EXPECT_TRUE(parse_config(nlohmann::json::object()).sentinels.empty());
+}
+
+TEST(RedisConfig, SentinelErrorsNameTheKeyAndNoSecret) {
+  const nlohmann::json one = {{{"host", "127.0.0.1"}, {"port", 26379}}};
+  EXPECT_TRUE(contains(error_of({{"sentinels", one}}), "\"master_name\""));
+  EXPECT_TRUE(contains(error_of({{"master_name", "m"}}), "\"master_name\" is given without"));
+  EXPECT_TRUE(contains(error_of({{"sentinels", nlohmann::json::array()}, {"master_name", "m"}}),
+                       "non-empty array"));
+  EXPECT_TRUE(contains(error_of({{"sentinels", "127.0.0.1:26379"}, {"master_name", "m"}}),
+                       "\"sentinels\" must be"));
+  EXPECT_TRUE(
+      contains(error_of({{"sentinels", {{{"port", 26379}}}}, {"master_name", "m"}}), "\"host\""));
+  EXPECT_TRUE(
+      contains(error_of({{"sentinels", {{{"host", "h"}, {"port", 70000}}}}, {"master_name", "m"}}),
+               "\"port\" must be an integer from 1 to 65535"));
+  EXPECT_TRUE(
+      contains(error_of({{"sentinels", {{{"host", "h"}, {"prot", 1}}}}, {"master_name", "m"}}),
+               "unknown key \"prot\""));
+  EXPECT_TRUE(contains(error_of({{"sentinels", one}, {"master_name", "m"}, {"port", 6380}}),
+                       "\"port\" and \"sentinels\" exclude each other"));
+  EXPECT_TRUE(
+      contains(error_of({{"sentinels", one}, {"master_name", "m"}, {"sentinel_username", "u"}}),
+               "\"sentinel_username\" is given without \"sentinel_password\""));
+  const std::string e =
+      error_of({{"sentinels", one}, {"master_name", "m"}, {"sentinel_password", {{"hunter2", 1}}}});
+  EXPECT_TRUE(contains(e, "\"sentinel_password\" must be a string")) << e;
+  EXPECT_FALSE(contains(e, "hunter2")) << e;
+  const std::string e2 = error_of({{"sentinel_password", "hunter2"}});
+  EXPECT_TRUE(contains(e2, "without \"sentinels\"")) << e2;
+  EXPECT_FALSE(contains(e2, "hunter2")) << e2;
+}
+
+TEST(RedisConfig, WaitReplicas) {
+  const Config none = parse_config(nlohmann::json::object());
+  EXPECT_EQ(none.wait_replicas, 0);
+  const Config c = parse_config({{"wait_replicas", 1}});
+  EXPECT_EQ(c.wait_replicas, 1);
+  EXPECT_EQ(c.wait_timeout_ms, 500);  // half the default command timeout
+  const Config t = parse_config({{"wait_replicas", 2}, {"wait_timeout_ms", 50}});
+  EXPECT_EQ(t.wait_replicas, 2);
+  EXPECT_EQ(t.wait_timeout_ms, 50);
+  EXPECT_TRUE(contains(error_of({{"wait_replicas", -1}}), "\"wait_replicas\" must be an integer"));
+  EXPECT_TRUE(contains(error_of({{"wait_timeout_ms", 10}}),
+                       "\"wait_timeout_ms\" is given without \"wait_replicas\""));
+  EXPECT_TRUE(contains(error_of({{"wait_replicas", 1}, {"wait_timeout_ms", 1000}}),
+                       "must be below \"command_timeout_ms\" (1000)"));
+  EXPECT_TRUE(contains(error_of({{"wait_replicas", 1}, {"write_mode", "write_through"}}),
+                       "needs \"write_mode\": \"write_behind\""));
+}

@@ -27,7 +27,13 @@ const std::vector<std::string>& known_keys() {
                                              "connect_timeout_ms",
                                              "command_timeout_ms",
                                              "write_mode",
-                                             "flush_interval_ms"};
+                                             "flush_interval_ms",
+                                             "sentinels",
+                                             "master_name",
+                                             "sentinel_username",
+                                             "sentinel_password",
+                                             "wait_replicas",
+                                             "wait_timeout_ms"};
   return k;
 }
 
@@ -80,9 +86,92 @@ std::optional<long long> int_of(const BackendConfig& j, const char* key, long lo
   return v;
 }
 
+// "sentinels": [{"host": H, "port": P}, ...] with "master_name"; the sentinels' own
+// credentials are separate from Redis's.
+void parse_sentinel(const BackendConfig& j, Config& c) {
+  c.sentinel_username = string_of(j, "sentinel_username", true);
+  c.sentinel_password = string_of(j, "sentinel_password", true);
+  auto name = string_of(j, "master_name", false);
+  auto it = j.find("sentinels");
+  if (it == j.end()) {
+    if (name || c.sentinel_username || c.sentinel_password) {
+      config_error(std::string("\"") +
+                   (name                  ? "master_name"
+                    : c.sentinel_username ? "sentinel_username"
+                                          : "sentinel_password") +
+                   "\" is given without \"sentinels\"");
+    }
+    return;
+  }
+  const std::string shape =
+      "\"sentinels\" must be a non-empty array of {\"host\": string, "
+      "\"port\": integer} objects";
+  if (!it->is_array() || it->empty()) config_error(shape + ", not " + it->dump());
+  for (const auto& s : *it) {
+    if (!s.is_object()) config_error(shape + "; found " + s.dump());
+    for (auto f = s.begin(); f != s.end(); ++f) {
+      if (f.key() != "host" && f.key() != "port") {
+        config_error(shape + "; unknown key \"" + f.key() + "\" in " + s.dump());
+      }
+    }
+    Config::SentinelAddress a;
+    auto h = s.find("host");
+    if (h == s.end() || !h->is_string() || h->get<std::string>().empty()) {
+      config_error(shape + "; bad or missing \"host\" in " + s.dump());
+    }
+    a.host = h->get<std::string>();
+    if (s.contains("port")) {
+      auto p = int_of(s, "port", 1, 65535);
+      a.port = static_cast<int>(*p);
+    }
+    c.sentinels.push_back(std::move(a));
+  }
+  if (!name || name->empty())
+    config_error("\"sentinels\" needs \"master_name\" (a non-empty string)");
+  c.master_name = *name;
+  if (c.sentinel_username && !c.sentinel_password) {
+    config_error("\"sentinel_username\" is given without \"sentinel_password\"");
+  }
+  for (const char* k : {"host", "port", "unix_socket"}) {
+    if (j.contains(k)) {
+      config_error(std::string("\"") + k +
+                   "\" and \"sentinels\" exclude each other: the sentinels name the master");
+    }
+  }
+}
+
+// "wait_replicas": N and "wait_timeout_ms": WAIT after each write-behind flush.
+void parse_wait(const BackendConfig& j, Config& c) {
+  if (auto v = int_of(j, "wait_replicas", 0, 1000)) c.wait_replicas = static_cast<int>(*v);
+  auto t = int_of(j, "wait_timeout_ms", 1, 24LL * 3600 * 1000);
+  if (c.wait_replicas == 0) {
+    if (t) config_error("\"wait_timeout_ms\" is given without \"wait_replicas\"");
+    return;
+  }
+  if (!c.write_behind) {
+    config_error(
+        "\"wait_replicas\" needs \"write_mode\": \"write_behind\" (it delays "
+        "flushes, not operations)");
+  }
+  // WAIT blocks on the server: its reply must come before the command timeout.
+  c.wait_timeout_ms = t ? static_cast<int>(*t) : std::max(1, c.command_timeout_ms / 2);
+  if (c.wait_timeout_ms >= c.command_timeout_ms) {
+    config_error("\"wait_timeout_ms\" (" + std::to_string(c.wait_timeout_ms) +
+                 ") must be below \"command_timeout_ms\" (" + std::to_string(c.command_timeout_ms) +
+                 ")");
+  }
+}
+
 }  // namespace
 
 std::string Config::endpoint() const {
+  if (!sentinels.empty()) {
+    std::string s = "master \"" + master_name + "\" (sentinels ";
+    for (std::size_t i = 0; i < sentinels.size(); ++i) {
+      s += (i == 0 ? "" : ", ") + sentinels[i].host + ":" + std::to_string(sentinels[i].port);
+    }
+    return s + ")";
+  }
   return unix_socket ? "unix socket " + *unix_socket : host + ":" + std::to_string(port);
 }
 
@@ -121,6 +210,8 @@ Config parse_config(const BackendConfig& j) {
     }
   }
   if (c.username && !c.password) config_error("\"username\" is given without \"password\"");
+  parse_sentinel(j, c);
+  parse_wait(j, c);
   if (c.unix_socket && (j.contains("host") || j.contains("port"))) {
     config_error("\"unix_socket\" and \"host\"/\"port\" exclude each other; give one");
   }

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "pytheus/backend.hpp"
 
@@ -27,7 +28,23 @@ struct Config {
   bool write_behind = true;
   int flush_interval_ms = 1000;
 
-  // Where the server is, as messages name it: "host:port" or "unix socket PATH".
+  // Redis Sentinel (sentinel.hpp): when `sentinels` is not empty the master is asked of
+  // them, and host/port/unix_socket are not used.
+  struct SentinelAddress {
+    std::string host;
+    int port = 26379;
+  };
+  std::vector<SentinelAddress> sentinels;
+  std::string master_name;
+  std::optional<std::string> sentinel_username;
+  std::optional<std::string> sentinel_password;
+  // Durability: each write-behind flush keeps its deltas until WAIT says this many replicas
+  // have them (0: no WAIT), waiting at most wait_timeout_ms on the server.
+  int wait_replicas = 0;
+  int wait_timeout_ms = 0;
+
+  // Where the server is, as messages name it: "host:port", "unix socket PATH" or
+  // "master NAME (sentinels HOST:PORT, ...)".
   std::string endpoint() const;
 };
 

@@ -69,11 +69,12 @@ void Connection::close() {
   ctx_ = nullptr;
 }
 
-std::string Connection::open(const Config& c, int connect_timeout_ms) {
+std::string Connection::open(const Config& c, int connect_timeout_ms, const Address* at) {
   close();
   const timeval tv = to_timeval(connect_timeout_ms);
-  ctx_ = c.unix_socket ? redisConnectUnixWithTimeout(c.unix_socket->c_str(), tv)
-                       : redisConnectWithTimeout(c.host.c_str(), c.port, tv);
+  ctx_ = at != nullptr   ? redisConnectWithTimeout(at->host.c_str(), at->port, tv)
+         : c.unix_socket ? redisConnectUnixWithTimeout(c.unix_socket->c_str(), tv)
+                         : redisConnectWithTimeout(c.host.c_str(), c.port, tv);
   if (ctx_ == nullptr) return "cannot allocate a connection";
   if (ctx_->err != 0) {
     std::string why = std::string("cannot connect: ") + ctx_->errstr;
@@ -106,7 +107,8 @@ std::string Connection::open(const Config& c, int connect_timeout_ms) {
     append(2, argv, lens);
     ++expected;
   }
-  const char* ping[1] = {"PING"};
+  const bool role = at != nullptr && at->master;
+  const char* ping[1] = {role ? "ROLE" : "PING"};
   const std::size_t ping_len[1] = {4};
   append(1, ping, ping_len);
   if (!send()) {
@@ -121,6 +123,15 @@ std::string Connection::open(const Config& c, int connect_timeout_ms) {
       why = error_;
       break;
     }
+    if (role && i == expected - 1 && r->type == REDIS_REPLY_ARRAY && why.empty()) {
+      // ROLE: ["master", offset, replicas] on a master, ["slave", ...] on a replica.
+      const std::string name = r->elements > 0 ? reply_text(r->element[0]) : "";
+      if (name != "master") {
+        why = "the server at " + at->host + ":" + std::to_string(at->port) +
+              " is not a master (ROLE says \"" + name + "\")";
+      }
+      continue;
+    }
     if (r->type != REDIS_REPLY_ERROR || !why.empty()) continue;
     const std::string text = reply_text(r.get());
     const bool is_auth = c.password && i == 0;
@@ -132,7 +143,7 @@ std::string Connection::open(const Config& c, int connect_timeout_ms) {
     } else if (is_select) {
       why = "cannot select db " + db + " (" + text + ")";
     } else {
-      why = "PING failed (" + text + ")";
+      why = std::string(role ? "ROLE" : "PING") + " failed (" + text + ")";
     }
   }
   if (!why.empty()) close();

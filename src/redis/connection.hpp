@@ -58,7 +58,14 @@ class Connection {
 
   // Connects, authenticates, selects the database and pings, in one round trip after the
   // connect. Returns an empty string, or why it failed (never containing the password).
-  std::string open(const Config& c, int connect_timeout_ms);
+  // With `at`, connects to that address instead of the config's; with `at->master`, ROLE
+  // replaces PING and a server that is not a master is refused.
+  struct Address {
+    std::string host;
+    int port = 0;
+    bool master = false;
+  };
+  std::string open(const Config& c, int connect_timeout_ms, const Address* at = nullptr);
 
   // Buffers one command; nothing is sent before send().
   bool append(int argc, const char** argv, const std::size_t* lens);

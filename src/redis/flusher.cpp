@@ -6,6 +6,16 @@
 // lives. The key carries host, pid and a random nonce, so processes (and a forked child)
 // never share one.
 //
+// With wait_replicas, WAIT follows EXEC in the same round trip and the batch stays pending
+// until enough replicas have it (a failover then cannot lose it). When too few acknowledged,
+// the batch was applied on the master but is kept: the next attempt looks the sequence key up
+// as above (on the new master after a failover, which only has the key if it had the batch),
+// and either sends it again or re-sets the key and WAITs again. Re-setting it gives this
+// connection a write to wait for: WAIT on a connection that wrote nothing returns at once.
+//
+// A READONLY reply means the server was demoted to a replica (a failover): treated like a lost
+// connection, so that the next attempt asks the sentinels (sentinel.hpp) for the new master.
+//
 // A batch is taken from the store only once the previous one is resolved; deltas that arrive
 // meanwhile wait in their slots, so a series' updates reach Redis in order.
 #include "flusher.hpp"
@@ -23,14 +33,20 @@
 
 namespace pytheus::detail::redis {
 
-Flusher::Flusher(const Config& cfg, Health& health, DeltaStore& store)
-    : cfg_(cfg), health_(health), store_(store), ttl_(std::to_string(cfg.expire_key_time)) {
+Flusher::Flusher(const Config& cfg, Health& health, DeltaStore& store, Locator& locator)
+    : cfg_(cfg),
+      health_(health),
+      store_(store),
+      locator_(locator),
+      ttl_(std::to_string(cfg.expire_key_time)),
+      wait_replicas_(std::to_string(cfg.wait_replicas)),
+      wait_timeout_(std::to_string(cfg.wait_timeout_ms)) {
   new_identity();
 }
 
 void Flusher::connect_or_throw() {
   std::lock_guard<std::mutex> lock(control_mu_);
-  std::string why = control_.open(cfg_, cfg_.connect_timeout_ms);
+  std::string why = locator_.open(control_, cfg_.connect_timeout_ms);
   if (!why.empty()) {
     throw BackendError(std::string(kClass) + ": cannot use Redis at " + health_.endpoint() + ": " +
                        why);
@@ -109,7 +125,7 @@ bool Flusher::ensure_control(std::string& why, bool force) {
     why = health_.last_error();
     return false;
   }
-  why = control_.open(cfg_, cfg_.connect_timeout_ms);
+  why = locator_.open(control_, cfg_.connect_timeout_ms);
   if (!why.empty()) {
     health_.mark_down(why);
     return false;
@@ -150,6 +166,54 @@ bool Flusher::sequence_applied(std::string& why, bool& applied) {
     return false;
   }
   applied = r->type == REDIS_REPLY_STRING && reply_text(r.get()) == std::to_string(batch_seq_);
+  return true;
+}
+
+void Flusher::append_sequence_set(const std::string& seq) {
+  const char* argv[5] = {"SET", seq_key_.data(), seq.data(), "EX", ttl_.data()};
+  const std::size_t lens[5] = {3, seq_key_.size(), seq.size(), 2, ttl_.size()};
+  control_.append(5, argv, lens);
+}
+
+void Flusher::append_wait() {
+  const char* argv[3] = {"WAIT", wait_replicas_.data(), wait_timeout_.data()};
+  const std::size_t lens[3] = {4, wait_replicas_.size(), wait_timeout_.size()};
+  control_.append(3, argv, lens);
+}
+
+// True when WAIT's reply says enough replicas have the batch; else `why` says how many did.
+bool Flusher::replicated(const redisReply* wait, std::string& why) {
+  if (wait->type == REDIS_REPLY_INTEGER && wait->integer >= cfg_.wait_replicas) return true;
+  why = wait->type == REDIS_REPLY_INTEGER
+            ? std::to_string(wait->integer) + " of " + wait_replicas_ +
+                  " replicas acknowledged the flush within " + wait_timeout_ +
+                  " ms; its deltas are kept and confirmed again"
+            : "WAIT failed (" + reply_text(wait) + ")";
+  counters().errors.fetch_add(1, std::memory_order_relaxed);
+  log_once("wait", "Redis at " + health_.endpoint() + ": " + why);
+  return false;
+}
+
+// The batch is applied on the master but was not yet confirmed by enough replicas.
+bool Flusher::confirm_replicated(std::string& why) {
+  append_sequence_set(std::to_string(batch_seq_));
+  append_wait();
+  Reply set;
+  Reply wait;
+  if (!control_.send() || !(set = control_.read()) || !(wait = control_.read())) {
+    control_failed(why);
+    return false;
+  }
+  if (set->type == REDIS_REPLY_ERROR) {
+    why = "cannot confirm the flush: " + reply_text(set.get());
+    if (why.find("READONLY") != std::string::npos) {
+      control_.close();
+      health_.mark_down(why);
+    }
+    return false;
+  }
+  if (!replicated(wait.get(), why)) return false;
+  batch_applied();
   return true;
 }
 
@@ -204,6 +268,7 @@ bool Flusher::deliver_batch(std::string& why) {
     bool applied = false;
     if (!sequence_applied(why, applied)) return false;
     if (applied) {
+      if (cfg_.wait_replicas > 0) return confirm_replicated(why);
       batch_applied();
       return true;
     }
@@ -212,13 +277,11 @@ bool Flusher::deliver_batch(std::string& why) {
   append_multi(control_);
   std::size_t cmds = 0;
   for (const Entry& e : batch_) append_entry(e, cmds);
-  {
-    const char* argv[5] = {"SET", seq_key_.data(), seq.data(), "EX", ttl_.data()};
-    const std::size_t lens[5] = {3, seq_key_.size(), seq.size(), 2, ttl_.size()};
-    control_.append(5, argv, lens);
-    ++cmds;
-  }
+  append_sequence_set(seq);
+  ++cmds;
   append_exec(control_);
+  const std::size_t replies = cmds + 2 + (cfg_.wait_replicas > 0 ? 1 : 0);
+  if (cfg_.wait_replicas > 0) append_wait();
   if (!control_.send()) {
     batch_sent_ = batch_sent_ || control_.sent_any();
     control_failed(why);
@@ -226,15 +289,30 @@ bool Flusher::deliver_batch(std::string& why) {
   }
   batch_sent_ = true;
   Reply exec;
+  Reply wait;
   std::string multi_error;
-  for (std::size_t i = 0; i < cmds + 2; ++i) {
+  std::string readonly;
+  for (std::size_t i = 0; i < replies; ++i) {
     Reply r = control_.read();
     if (!r) {
       control_failed(why);
       return false;
     }
+    if (r->type == REDIS_REPLY_ERROR && readonly.empty() &&
+        reply_text(r.get()).rfind("READONLY", 0) == 0) {
+      readonly = reply_text(r.get());
+    }
     if (i == 0 && r->type == REDIS_REPLY_ERROR) multi_error = reply_text(r.get());
     if (i == cmds + 1) exec = std::move(r);
+    if (i == cmds + 2) wait = std::move(r);
+  }
+  if (!readonly.empty() && exec->type != REDIS_REPLY_ARRAY) {
+    // A replica now (a failover): nothing was applied; the next attempt asks the sentinels.
+    batch_sent_ = false;
+    why = "the server is no longer the master (" + readonly + ")";
+    control_.close();
+    health_.mark_down(why);
+    return false;
   }
   if (!multi_error.empty()) {
     // MULTI refused (-LOADING, say): the commands after it may have run on their own, so
@@ -256,6 +334,7 @@ bool Flusher::deliver_batch(std::string& why) {
       health_.command_error(reply_text(exec->element[i]));
     }
   }
+  if (wait && !replicated(wait.get(), why)) return false;
   batch_applied();
   return true;
 }

@@ -17,12 +17,13 @@
 #include "connection.hpp"
 #include "delta_store.hpp"
 #include "health.hpp"
+#include "sentinel.hpp"
 
 namespace pytheus::detail::redis {
 
 class Flusher {
  public:
-  Flusher(const Config& cfg, Health& health, DeltaStore& store);
+  Flusher(const Config& cfg, Health& health, DeltaStore& store, Locator& locator);
 
   // Opens the control connection at load time; throws BackendError when it cannot.
   void connect_or_throw();
@@ -71,6 +72,10 @@ class Flusher {
   void take_pending();
   bool deliver_batch(std::string& why);
   bool sequence_applied(std::string& why, bool& applied);
+  void append_sequence_set(const std::string& seq);
+  void append_wait();
+  bool replicated(const redisReply* wait, std::string& why);
+  bool confirm_replicated(std::string& why);
   void append_entry(const Entry& e, std::size_t& cmds);
   void batch_applied();
   void new_identity();
@@ -80,7 +85,10 @@ class Flusher {
   const Config& cfg_;
   Health& health_;
   DeltaStore& store_;
+  Locator& locator_;
   const std::string ttl_;
+  const std::string wait_replicas_;
+  const std::string wait_timeout_;
 
   std::mutex control_mu_;
   Connection control_;

@@ -21,8 +21,9 @@ bool settled(Sent sent) {
 Instance::Instance(Config c)
     : cfg(std::move(c)),
       health_(cfg.endpoint(), std::clamp(cfg.flush_interval_ms, 100, 1000)),
-      flusher_(cfg, health_, store_),
-      write_through_(cfg, health_) {}
+      locator_(cfg),
+      flusher_(cfg, health_, store_, locator_),
+      write_through_(cfg, health_, locator_) {}
 
 bool Instance::deferred(const Slot& s) const {
   return cfg.write_behind || s.dirty.load(std::memory_order_seq_cst) || health_.is_down() ||

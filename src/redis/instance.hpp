@@ -12,6 +12,7 @@
 #include "flusher.hpp"
 #include "health.hpp"
 #include "key_layout.hpp"
+#include "sentinel.hpp"
 #include "write_through.hpp"
 
 namespace pytheus::detail::redis {
@@ -51,6 +52,7 @@ class Instance {
   }
 
   Health health_;
+  Locator locator_;
   DeltaStore store_;
   Flusher flusher_;
   WriteThrough write_through_;

@@ -24,8 +24,8 @@ thread_local ThreadConn tls_conn;
 
 }  // namespace
 
-WriteThrough::WriteThrough(const Config& cfg, Health& health)
-    : cfg_(cfg), health_(health), ttl_(std::to_string(cfg.expire_key_time)) {}
+WriteThrough::WriteThrough(const Config& cfg, Health& health, Locator& locator)
+    : cfg_(cfg), health_(health), locator_(locator), ttl_(std::to_string(cfg.expire_key_time)) {}
 
 Sent WriteThrough::send_value(const Keys& k, bool set, double v) {
   Connection* c = thread_conn();
@@ -72,7 +72,8 @@ Connection* WriteThrough::thread_conn() {
   }
   t.conn.close();
   t.owner = nullptr;
-  std::string why = t.conn.open(cfg_, std::min(cfg_.connect_timeout_ms, cfg_.command_timeout_ms));
+  std::string why =
+      locator_.open(t.conn, std::min(cfg_.connect_timeout_ms, cfg_.command_timeout_ms));
   if (!why.empty()) {
     health_.mark_down(why);
     return nullptr;
@@ -88,13 +89,16 @@ Sent WriteThrough::finish_round_trip(Connection& c, std::size_t replies, std::si
     failed(c);
     return ambiguous ? Sent::ambiguous : Sent::not_sent;
   }
+  bool readonly = false;
   for (std::size_t i = 0; i < replies; ++i) {
     Reply r = c.read();
     if (!r) {
       failed(c);
       return Sent::ambiguous;
     }
-    if (r->type == REDIS_REPLY_ERROR) {
+    if (r->type == REDIS_REPLY_ERROR && reply_text(r.get()).rfind("READONLY", 0) == 0) {
+      readonly = true;
+    } else if (r->type == REDIS_REPLY_ERROR) {
       health_.command_error(reply_text(r.get()));
     } else if (exec_at != 0 && i == exec_at && r->type == REDIS_REPLY_ARRAY) {
       for (std::size_t k = 0; k < r->elements; ++k) {
@@ -103,6 +107,13 @@ Sent WriteThrough::finish_round_trip(Connection& c, std::size_t replies, std::si
         }
       }
     }
+  }
+  if (readonly) {
+    // A replica now (a failover), which applied nothing: kept as a delta, and the next
+    // connection asks the sentinels for the new master.
+    c.close();
+    health_.mark_down("the server is no longer the master (READONLY)");
+    return Sent::not_sent;
   }
   return Sent::ok;
 }

@@ -8,6 +8,7 @@
 #include "config.hpp"
 #include "health.hpp"
 #include "key_layout.hpp"
+#include "sentinel.hpp"
 
 namespace pytheus::detail::redis {
 
@@ -20,7 +21,7 @@ enum class Sent { ok, not_sent, ambiguous };
 
 class WriteThrough {
  public:
-  WriteThrough(const Config& cfg, Health& health);
+  WriteThrough(const Config& cfg, Health& health, Locator& locator);
 
   // INCRBYFLOAT/HINCRBYFLOAT (SET/HSET with `set`) and EXPIRE.
   Sent send_value(const Keys& k, bool set, double v);
@@ -34,6 +35,7 @@ class WriteThrough {
 
   const Config& cfg_;
   Health& health_;
+  Locator& locator_;
   const std::string ttl_;
 };
 
