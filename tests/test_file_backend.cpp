@@ -153,11 +153,13 @@ TEST_F(FileBackendTest, FilesAreOwnerOnlyByDefault) {
 
 TEST(FileBackendConfig, FileModeIsConfigurable) {
   TempDir dir("pytheus-file");
+  const mode_t old_umask = umask(077);  // the mode is exact, whatever the umask
   pytheus::load_backend("MultiProcessFileBackend",
                         {{"directory", dir.path().string()}, {"file_mode", "0640"}});
   struct stat st {};
   ASSERT_EQ(stat((dir / "index.db").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);
+  umask(old_umask);
   pytheus::load_backend("SingleProcessBackend", pytheus::BackendConfig::object());
 }
 

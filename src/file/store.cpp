@@ -127,7 +127,7 @@ void Store::lock_dir() {
   if (lock_pid_ != me || lock_fd_ < 0) {
     if (lock_fd_ >= 0) ::close(lock_fd_);
     const std::string path = dir_ + "/pytheus.lock";
-    lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, config_.file_mode);
+    lock_fd_ = open_file(path, true, config_.file_mode);
     if (lock_fd_ < 0) {
       throw BackendError("MultiProcessFileBackend: cannot open " + path + ": " +
                          std::strerror(errno));
