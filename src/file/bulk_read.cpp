@@ -161,7 +161,10 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
   std::lock_guard<std::mutex> lock(mu_);
   try {
     sync_catalog();
+    // Records already answered as local series, by catalog index.
+    std::vector<bool> used;
     return consistent([&](const std::vector<CellSource>& src) {
+      used.assign(records_.size(), false);  // the catalog may have grown in a retry
       std::vector<MetricRows> out;
       out.reserve(requests.size());
       for (const MetricRequest& req : requests) {
@@ -191,11 +194,9 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
           s.label_values = values;
           rows.push_back(std::move(s));
         };
-        std::vector<bool> used;
         auto name_it = by_name_.find(req.name);
         const std::vector<std::size_t>* same_name =
             name_it == by_name_.end() ? nullptr : &name_it->second;
-        if (same_name) used.assign(same_name->size(), false);
         for (const std::vector<std::string>& values : req.local_series) {
           std::vector<std::pair<std::string_view, std::string_view>> labels;
           for (std::size_t i = 0; i < values.size() && i < req.label_names.size(); ++i) {
@@ -203,14 +204,11 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
           }
           std::sort(labels.begin(), labels.end());
           const auto i = find(series_key(req.name, req.type, mode, bounds, labels));
-          if (i && same_name) {
-            auto pos = std::find(same_name->begin(), same_name->end(), *i);
-            if (pos != same_name->end()) used[std::size_t(pos - same_name->begin())] = true;
-          }
+          if (i) used[*i] = true;
           emit(i ? &records_[*i] : nullptr, values, true);
         }
         for (std::size_t j = 0; same_name && j < same_name->size(); ++j) {
-          if (used[j]) continue;
+          if (used[(*same_name)[j]]) continue;
           const RecordView& r = records_[(*same_name)[j]];
           if (r.type != req.type || (r.type == MetricType::gauge && r.gauge_mode != mode) ||
               r.bounds != bounds || r.labels.size() != req.label_names.size()) {
