@@ -59,12 +59,11 @@ TEST(PrometheusFileE2E, EveryWorkerServesTheExactTotalOfAllWorkers) {
   TempDir dir("pytheus-e2e-file");
   std::filesystem::create_directory(dir / "metrics");
   std::string tsan = std::getenv("TSAN_OPTIONS") ? std::getenv("TSAN_OPTIONS") : "";
-  ChildProcess service({PYTHEUS_MULTIPROCESS_BIN, std::to_string(kWorkers), "0"},
-                       dir / "multiprocess.log",
-                       {{"PYTHEUS_BACKEND_CLASS", "MultiProcessFileBackend"},
-                        {"PYTHEUS_BACKEND_CONFIG",
-                         "{\"directory\": \"" + (dir / "metrics").string() + "\"}"},
-                        {"TSAN_OPTIONS", tsan + ":die_after_fork=0"}});
+  ChildProcess service(
+      {PYTHEUS_MULTIPROCESS_BIN, std::to_string(kWorkers), "0"}, dir / "multiprocess.log",
+      {{"PYTHEUS_BACKEND_CLASS", "MultiProcessFileBackend"},
+       {"PYTHEUS_BACKEND_CONFIG", "{\"directory\": \"" + (dir / "metrics").string() + "\"}"},
+       {"TSAN_OPTIONS", tsan + ":die_after_fork=0"}});
   std::vector<std::string> targets;
   ASSERT_TRUE(wait_until(
       [&] {

@@ -20,8 +20,8 @@ std::vector<CellSource> Store::sources(bool with_liveness) {
   std::vector<CellSource> out;
   totals_->refresh();
   totals_cells_.store(totals_->data() + kCellsHeader, std::memory_order_release);
-  out.push_back({totals_->data() + kCellsHeader, (totals_->size() - kCellsHeader) / 8, 0, true,
-                 false});
+  out.push_back(
+      {totals_->data() + kCellsHeader, (totals_->size() - kCellsHeader) / 8, 0, true, false});
   IndexHeader& h = header();
   const auto used = static_cast<std::uint32_t>(h.slots_used.load(std::memory_order_acquire));
   const pid_t me = ::getpid();
@@ -122,7 +122,9 @@ SeriesRow Store::row(const RecordView& r, GaugeMode mode, const std::vector<Cell
         const std::uint64_t stamp = s.u(c + 1);
         switch (mode) {
           case GaugeMode::sum:
-          case GaugeMode::livesum: out.value += v; break;
+          case GaugeMode::livesum:
+            out.value += v;
+            break;
           case GaugeMode::max:
           case GaugeMode::livemax:
             if (stamp != 0 && (!found || v > out.value)) out.value = v;
@@ -172,7 +174,8 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
         const GaugeMode mode =
             req.type == MetricType::gauge ? resolve(req.gauge_mode) : GaugeMode::shared;
         const std::vector<double> no_bounds;
-        const std::vector<double>& bounds = req.type == MetricType::histogram ? req.bounds : no_bounds;
+        const std::vector<double>& bounds =
+            req.type == MetricType::histogram ? req.bounds : no_bounds;
         const bool per_series = req.type == MetricType::gauge && is_per_process_series(mode);
         auto emit = [&](const RecordView* r, const std::vector<std::string>& values, bool local) {
           if (per_series) {
