@@ -104,7 +104,8 @@ inline std::vector<double> samples(const std::vector<pytheus::MetricFamily>& fam
 }
 
 // The one sample named `full_name` with `labels`; NaN when there is none (or several).
-inline double sample(const std::vector<pytheus::MetricFamily>& families, const std::string& full_name,
+inline double sample(const std::vector<pytheus::MetricFamily>& families,
+                     const std::string& full_name,
                      std::vector<std::pair<std::string, std::string>> labels = {}) {
   auto v = samples(families, full_name, std::move(labels));
   return v.size() == 1 ? v[0] : std::nan("");

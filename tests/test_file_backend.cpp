@@ -49,12 +49,13 @@ std::string index_image(int n) {
   h->records_begin = begin;
   std::uint64_t cells = 0;
   for (int i = 0; i < n; ++i) {
-    const std::vector<double> bounds = i % 2 ? std::vector<double>{0.5, 1, INFINITY}
-                                             : std::vector<double>{};
+    const std::vector<double> bounds =
+        i % 2 ? std::vector<double>{0.5, 1, INFINITY} : std::vector<double>{};
     const auto type = i % 2 ? pytheus::MetricType::histogram : pytheus::MetricType::counter;
     const auto count = ff::cells_for(type, bounds.size());
-    std::string rec = ff::encode_record(type, pytheus::GaugeMode::shared, "m" + std::to_string(i),
-                                        {{"a", "x"}, {"b", std::to_string(i)}}, bounds, cells, count);
+    std::string rec =
+        ff::encode_record(type, pytheus::GaugeMode::shared, "m" + std::to_string(i),
+                          {{"a", "x"}, {"b", std::to_string(i)}}, bounds, cells, count);
     const auto len = static_cast<std::uint32_t>(rec.size());
     std::memcpy(rec.data(), &len, 4);
     img += rec;
@@ -153,11 +154,13 @@ TEST_F(FileBackendTest, FilesAreOwnerOnlyByDefault) {
 
 TEST(FileBackendConfig, FileModeIsConfigurable) {
   TempDir dir("pytheus-file");
+  const mode_t old_umask = umask(077);  // the mode is exact, whatever the umask
   pytheus::load_backend("MultiProcessFileBackend",
                         {{"directory", dir.path().string()}, {"file_mode", "0640"}});
   struct stat st {};
   ASSERT_EQ(stat((dir / "index.db").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);
+  umask(old_umask);
   pytheus::load_backend("SingleProcessBackend", pytheus::BackendConfig::object());
 }
 
@@ -167,13 +170,15 @@ TEST(FileBackendConfig, ErrorsNameWhatIsWrong) {
     return error_of([&] { pytheus::load_backend("MultiProcessFileBackend", config); });
   };
   EXPECT_NE(load(nlohmann::json::object()).find("\"directory\" is required"), std::string::npos);
-  EXPECT_NE(load({{"directory", (dir / "missing").string()}}).find(dir.path().string() + "/missing"),
-            std::string::npos);
+  EXPECT_NE(
+      load({{"directory", (dir / "missing").string()}}).find(dir.path().string() + "/missing"),
+      std::string::npos);
   write_file((dir / "plain").string(), "x");
   EXPECT_NE(load({{"directory", (dir / "plain").string()}}).find("is not a directory"),
             std::string::npos);
-  EXPECT_NE(load({{"directory", dir.path().string()}, {"gauge_mode", "average"}}).find("gauge_mode"),
-            std::string::npos);
+  EXPECT_NE(
+      load({{"directory", dir.path().string()}, {"gauge_mode", "average"}}).find("gauge_mode"),
+      std::string::npos);
   EXPECT_NE(load({{"directory", dir.path().string()}, {"colour", 1}}).find("\"colour\""),
             std::string::npos);
   EXPECT_NE(load({{"directory", dir.path().string()}, {"file_mode", 0444}}).find("file_mode"),
@@ -214,7 +219,8 @@ TEST(FileBackendConfig, CorruptOrTruncatedFilesNameTheFile) {
   const nlohmann::json config{{"directory", dir.path().string()}};
   write_file((dir / "index.db").string(), std::string(5000, 'x'));
   const pid_t a = spawn([&] {
-    const std::string err = error_of([&] { pytheus::load_backend("MultiProcessFileBackend", config); });
+    const std::string err =
+        error_of([&] { pytheus::load_backend("MultiProcessFileBackend", config); });
     if (err.find("index.db") == std::string::npos) throw std::runtime_error("got: " + err);
   });
   EXPECT_EQ(wait_child(a), 0);
@@ -232,7 +238,8 @@ TEST(FileBackendConfig, CorruptOrTruncatedFilesNameTheFile) {
   auto* h = reinterpret_cast<const ff::IndexHeader*>(img.data());
   write_file((dir2 / "index.db").string(), img.substr(0, h->records_end.load() - 40));
   const pid_t c = spawn([&] {
-    const std::string err = error_of([&] { pytheus::load_backend("MultiProcessFileBackend", config2); });
+    const std::string err =
+        error_of([&] { pytheus::load_backend("MultiProcessFileBackend", config2); });
     if (err.find("index.db") == std::string::npos) throw std::runtime_error("got: " + err);
   });
   EXPECT_EQ(wait_child(c), 0);
@@ -244,7 +251,10 @@ TEST_F(FileBackendTest, CorruptSlotFileIsACollectErrorNamingIt) {
   c.inc();
   const pid_t pid = spawn([&] { c.inc(); });  // takes slot-1
   ASSERT_EQ(wait_child(pid), 0);
-  const pid_t keep = spawn([&] { c.inc(); pause(); });  // alive on some slot
+  const pid_t keep = spawn([&] {
+    c.inc();
+    pause();
+  });  // alive on some slot
   ASSERT_TRUE(wait_until([&] { return c.get() == 3; }, std::chrono::seconds(10)));
   // The dead child's slot 1 was folded and taken by `keep`: slot-1.db is live.
   std::fstream f(path("slot-1.db"), std::ios::in | std::ios::out | std::ios::binary);
@@ -279,7 +289,10 @@ TEST_F(FileBackendTest, DefaultGaugeModeComesFromTheConfig) {
   CollectorRegistry reg;
   pytheus::Gauge g("g", "G.", {}, {}, &reg);
   g.set(2);
-  const pid_t pid = spawn([&] { g.set(9); pause(); });
+  const pid_t pid = spawn([&] {
+    g.set(9);
+    pause();
+  });
   ASSERT_TRUE(wait_until([&] { return sample(pytheus::collect(reg), "g") == 9; },
                          std::chrono::seconds(10)));
   kill(pid, SIGKILL);

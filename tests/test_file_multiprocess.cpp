@@ -58,9 +58,9 @@ TEST_F(FileBackendTest, FourProcessesGiveExactTotals) {
   const auto f = pytheus::collect(w.reg);
   const double total = 4.0 * kUpdates;
   EXPECT_EQ(sample(f, "jobs"), total);
-  EXPECT_EQ(sample(f, "outcomes", {{"outcome", "ok"}}) +
-                sample(f, "outcomes", {{"outcome", "error"}}),
-            total);
+  EXPECT_EQ(
+      sample(f, "outcomes", {{"outcome", "ok"}}) + sample(f, "outcomes", {{"outcome", "error"}}),
+      total);
   EXPECT_EQ(sample(f, "outcomes", {{"outcome", "error"}}), 4.0 * ((kUpdates + 3) / 4));
   EXPECT_EQ(sample(f, "latency_count"), total);
   EXPECT_EQ(sample(f, "latency_bucket", {{"le", "+Inf"}}), total);
@@ -73,7 +73,8 @@ TEST_F(FileBackendTest, KillNineLosesNothingThatReturned) {
   std::vector<pid_t> pids;
   for (int p = 0; p < 3; ++p) pids.push_back(spawn([&] { w.run(kUpdates); }));
   const pid_t victim = spawn([&] { w.run(kUpdates * 100, progress); });
-  ASSERT_TRUE(wait_until([&] { return progress->load() > kUpdates / 10; }, std::chrono::seconds(60)));
+  ASSERT_TRUE(
+      wait_until([&] { return progress->load() > kUpdates / 10; }, std::chrono::seconds(60)));
   kill(victim, SIGKILL);
   EXPECT_EQ(wait_child(victim), 128 + SIGKILL);
   const auto returned = static_cast<double>(progress->load());
@@ -149,9 +150,9 @@ TEST_F(FileBackendTest, HistogramsStayConsistentUnderConcurrentScrapes) {
 TEST_F(FileBackendTest, GaugeModesAcrossProcessesAndLiveness) {
   CollectorRegistry reg;
   using M = pytheus::GaugeMode;
-  const std::vector<M> modes{M::shared, M::all,        M::sum,        M::max,
-                             M::min,    M::mostrecent, M::liveall,    M::livesum,
-                             M::livemax, M::livemin,   M::livemostrecent};
+  const std::vector<M> modes{M::shared,  M::all,        M::sum,           M::max,
+                             M::min,     M::mostrecent, M::liveall,       M::livesum,
+                             M::livemax, M::livemin,    M::livemostrecent};
   std::vector<std::unique_ptr<pytheus::Gauge>> gauges;
   for (M m : modes) {
     gauges.push_back(std::make_unique<pytheus::Gauge>("g_" + std::string(pytheus::to_string(m)),
@@ -170,7 +171,9 @@ TEST_F(FileBackendTest, GaugeModesAcrossProcessesAndLiveness) {
     usleep(2000);
   }
   ASSERT_EQ(wait_child(pids[2]), 0);
-  auto value = [&](M m) { return sample(pytheus::collect(reg), "g_" + std::string(pytheus::to_string(m))); };
+  auto value = [&](M m) {
+    return sample(pytheus::collect(reg), "g_" + std::string(pytheus::to_string(m)));
+  };
   auto series = [&](M m) {
     return count_series(pytheus::collect(reg), "g_" + std::string(pytheus::to_string(m)));
   };

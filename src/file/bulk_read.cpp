@@ -20,8 +20,8 @@ std::vector<CellSource> Store::sources(bool with_liveness) {
   std::vector<CellSource> out;
   totals_->refresh();
   totals_cells_.store(totals_->data() + kCellsHeader, std::memory_order_release);
-  out.push_back({totals_->data() + kCellsHeader, (totals_->size() - kCellsHeader) / 8, 0, true,
-                 false});
+  out.push_back(
+      {totals_->data() + kCellsHeader, (totals_->size() - kCellsHeader) / 8, 0, true, false});
   IndexHeader& h = header();
   const auto used = static_cast<std::uint32_t>(h.slots_used.load(std::memory_order_acquire));
   const pid_t me = ::getpid();
@@ -122,7 +122,9 @@ SeriesRow Store::row(const RecordView& r, GaugeMode mode, const std::vector<Cell
         const std::uint64_t stamp = s.u(c + 1);
         switch (mode) {
           case GaugeMode::sum:
-          case GaugeMode::livesum: out.value += v; break;
+          case GaugeMode::livesum:
+            out.value += v;
+            break;
           case GaugeMode::max:
           case GaugeMode::livemax:
             if (stamp != 0 && (!found || v > out.value)) out.value = v;
@@ -161,7 +163,10 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
   std::lock_guard<std::mutex> lock(mu_);
   try {
     sync_catalog();
+    // Records already answered as local series, by catalog index.
+    std::vector<bool> used;
     return consistent([&](const std::vector<CellSource>& src) {
+      used.assign(records_.size(), false);  // the catalog may have grown in a retry
       std::vector<MetricRows> out;
       out.reserve(requests.size());
       for (const MetricRequest& req : requests) {
@@ -169,7 +174,8 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
         const GaugeMode mode =
             req.type == MetricType::gauge ? resolve(req.gauge_mode) : GaugeMode::shared;
         const std::vector<double> no_bounds;
-        const std::vector<double>& bounds = req.type == MetricType::histogram ? req.bounds : no_bounds;
+        const std::vector<double>& bounds =
+            req.type == MetricType::histogram ? req.bounds : no_bounds;
         const bool per_series = req.type == MetricType::gauge && is_per_process_series(mode);
         auto emit = [&](const RecordView* r, const std::vector<std::string>& values, bool local) {
           if (per_series) {
@@ -191,11 +197,9 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
           s.label_values = values;
           rows.push_back(std::move(s));
         };
-        std::vector<bool> used;
         auto name_it = by_name_.find(req.name);
         const std::vector<std::size_t>* same_name =
             name_it == by_name_.end() ? nullptr : &name_it->second;
-        if (same_name) used.assign(same_name->size(), false);
         for (const std::vector<std::string>& values : req.local_series) {
           std::vector<std::pair<std::string_view, std::string_view>> labels;
           for (std::size_t i = 0; i < values.size() && i < req.label_names.size(); ++i) {
@@ -203,14 +207,11 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
           }
           std::sort(labels.begin(), labels.end());
           const auto i = find(series_key(req.name, req.type, mode, bounds, labels));
-          if (i && same_name) {
-            auto pos = std::find(same_name->begin(), same_name->end(), *i);
-            if (pos != same_name->end()) used[std::size_t(pos - same_name->begin())] = true;
-          }
+          if (i) used[*i] = true;
           emit(i ? &records_[*i] : nullptr, values, true);
         }
         for (std::size_t j = 0; same_name && j < same_name->size(); ++j) {
-          if (used[j]) continue;
+          if (used[(*same_name)[j]]) continue;
           const RecordView& r = records_[(*same_name)[j]];
           if (r.type != req.type || (r.type == MetricType::gauge && r.gauge_mode != mode) ||
               r.bounds != bounds || r.labels.size() != req.label_names.size()) {

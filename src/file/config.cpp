@@ -43,8 +43,8 @@ Config parse_config(const BackendConfig& config) {
       if (!value.is_string() || value.get<std::string>().empty() ||
           value.get<std::string>().size() >= kServiceMax ||
           value.get<std::string>().find('\0') != std::string::npos) {
-        bad("\"service\" must be a non-empty string of at most " +
-            std::to_string(kServiceMax - 1) + " bytes");
+        bad("\"service\" must be a non-empty string of at most " + std::to_string(kServiceMax - 1) +
+            " bytes");
       }
       c.service = value.get<std::string>();
     } else if (key == "file_mode") {

@@ -85,7 +85,8 @@ class FileHistogram final : public HistogramBackend {
   void observe(double value, std::size_t bucket) override {
     unsigned char* cells = store_.own_cells();
     if (series_.type == MetricType::histogram) {
-      cell_u(cells, c_ + std::min<std::uint64_t>(bucket, n_ - 1)).fetch_add(1, std::memory_order_relaxed);
+      cell_u(cells, c_ + std::min<std::uint64_t>(bucket, n_ - 1))
+          .fetch_add(1, std::memory_order_relaxed);
     } else {
       cell_u(cells, c_).fetch_add(1, std::memory_order_relaxed);
     }
@@ -97,12 +98,14 @@ class FileHistogram final : public HistogramBackend {
     if (series_.type == MetricType::histogram) {
       double previous = 0;
       for (std::uint64_t i = 0; i < n_ && i < other.buckets.size(); ++i) {
-        cell_u(cells, c_ + i).fetch_add(static_cast<std::uint64_t>(other.buckets[i] - previous),
-                                        std::memory_order_relaxed);
+        cell_u(cells, c_ + i)
+            .fetch_add(static_cast<std::uint64_t>(other.buckets[i] - previous),
+                       std::memory_order_relaxed);
         previous = other.buckets[i];
       }
     } else {
-      cell_u(cells, c_).fetch_add(static_cast<std::uint64_t>(other.count), std::memory_order_relaxed);
+      cell_u(cells, c_).fetch_add(static_cast<std::uint64_t>(other.count),
+                                  std::memory_order_relaxed);
     }
     add_d(cell_d(cells, c_ + n_), other.sum);
   }

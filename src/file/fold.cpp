@@ -45,11 +45,20 @@ void for_each_unit(const RecordView& r, F&& f) {
       break;
     case MetricType::gauge:
       switch (r.gauge_mode) {
-        case GaugeMode::sum: f(c, 2, kGaugeSum); break;
-        case GaugeMode::max: f(c, 2, kGaugeMax); break;
-        case GaugeMode::min: f(c, 2, kGaugeMin); break;
-        case GaugeMode::mostrecent: f(c, 2, kGaugeRecent); break;
-        default: break;  // shared: not in slots; all and live*: leave with the process
+        case GaugeMode::sum:
+          f(c, 2, kGaugeSum);
+          break;
+        case GaugeMode::max:
+          f(c, 2, kGaugeMax);
+          break;
+        case GaugeMode::min:
+          f(c, 2, kGaugeMin);
+          break;
+        case GaugeMode::mostrecent:
+          f(c, 2, kGaugeRecent);
+          break;
+        default:
+          break;  // shared: not in slots; all and live*: leave with the process
       }
       break;
     default:
@@ -62,8 +71,12 @@ void combine(Kind kind, const std::uint64_t* old, const std::uint64_t* slot, std
   out[0] = old[0];
   out[1] = old[1];
   switch (kind) {
-    case kAddDouble: out[0] = as_u(as_d(old[0]) + as_d(slot[0])); break;
-    case kAddCount: out[0] = old[0] + slot[0]; break;
+    case kAddDouble:
+      out[0] = as_u(as_d(old[0]) + as_d(slot[0]));
+      break;
+    case kAddCount:
+      out[0] = old[0] + slot[0];
+      break;
     case kGaugeSum:
       out[0] = as_u(as_d(old[0]) + as_d(slot[0]));
       out[1] = std::max(old[1], slot[1]);
@@ -117,9 +130,9 @@ void Store::fold(std::uint32_t slot) {
         }
         std::uint64_t old[2] = {e.pending[0].load(std::memory_order_relaxed),
                                 e.pending[1].load(std::memory_order_relaxed)};
-        std::uint64_t mine[2] = {cell_u(cells, c).load(std::memory_order_relaxed),
-                                 width > 1 ? cell_u(cells, c + 1).load(std::memory_order_relaxed)
-                                           : 0};
+        std::uint64_t mine[2] = {
+            cell_u(cells, c).load(std::memory_order_relaxed),
+            width > 1 ? cell_u(cells, c + 1).load(std::memory_order_relaxed) : 0};
         std::uint64_t out[2];
         combine(kind, old, mine, out);
         for (std::uint64_t i = 0; i < width; ++i) {
@@ -132,7 +145,8 @@ void Store::fold(std::uint32_t slot) {
     e.state.store(kFolded, std::memory_order_release);
   }
   if (e.state.load(std::memory_order_acquire) == kFolded) {
-    for (std::uint64_t i = 0; i < covered; ++i) cell_u(cells, i).store(0, std::memory_order_relaxed);
+    for (std::uint64_t i = 0; i < covered; ++i)
+      cell_u(cells, i).store(0, std::memory_order_relaxed);
     e.pid.store(0, std::memory_order_relaxed);
     e.start_time.store(0, std::memory_order_relaxed);
     e.state.store(kFree, std::memory_order_release);

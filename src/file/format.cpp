@@ -27,10 +27,14 @@ void put(std::string& out, const void* p, std::size_t n) {
 
 std::uint32_t cells_for(MetricType type, std::size_t bounds) {
   switch (type) {
-    case MetricType::gauge: return 2;
-    case MetricType::histogram: return static_cast<std::uint32_t>(bounds) + 1;
-    case MetricType::summary: return 2;
-    default: return 1;
+    case MetricType::gauge:
+      return 2;
+    case MetricType::histogram:
+      return static_cast<std::uint32_t>(bounds) + 1;
+    case MetricType::summary:
+      return 2;
+    default:
+      return 1;
   }
 }
 

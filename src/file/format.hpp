@@ -45,9 +45,9 @@ static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && sizeof(std::atomic<doub
 struct IndexHeader {
   char magic[8];
   std::uint32_t version;
-  std::uint32_t max_processes;   // entries in the process table
-  std::uint64_t instance;        // random id of this directory's files, copied in every cell file
-  std::uint64_t records_begin;   // offset of the first record
+  std::uint32_t max_processes;  // entries in the process table
+  std::uint64_t instance;       // random id of this directory's files, copied in every cell file
+  std::uint64_t records_begin;  // offset of the first record
   std::atomic<std::uint64_t> records_end;  // end of the published records
   std::atomic<std::uint64_t> cells_used;   // cells allocated to series
   std::atomic<std::uint64_t> slots_used;   // process table entries ever used (a prefix)
@@ -63,15 +63,17 @@ enum SlotState : std::uint32_t { kFree = 0, kLive = 1, kFolding = 2, kFolded = 3
 struct SlotEntry {
   std::atomic<std::uint32_t> state;
   std::atomic<std::int32_t> pid;
-  std::atomic<std::uint64_t> start_time;   // /proc/<pid>/stat field 22 of the owner
-  std::atomic<std::uint64_t> fold_step;    // 2 * cell (+1: `pending` holds that unit's totals)
+  std::atomic<std::uint64_t> start_time;  // /proc/<pid>/stat field 22 of the owner
+  std::atomic<std::uint64_t> fold_step;   // 2 * cell (+1: `pending` holds that unit's totals)
   std::atomic<std::uint64_t> fold_kind;
   std::atomic<std::uint64_t> pending[2];
   std::atomic<std::uint64_t> reserved[2];
 };
 static_assert(sizeof(SlotEntry) == 64);
 
-inline std::size_t process_table_offset() { return kPage; }
+inline std::size_t process_table_offset() {
+  return kPage;
+}
 inline std::size_t records_begin_for(std::uint32_t max_processes) {
   const std::size_t end = kPage + std::size_t(max_processes) * sizeof(SlotEntry);
   return (end + kPage - 1) / kPage * kPage;

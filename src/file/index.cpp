@@ -15,7 +15,9 @@
 
 namespace pytheus::detail::file {
 
-IndexHeader& Store::header() const { return *reinterpret_cast<IndexHeader*>(index_->data()); }
+IndexHeader& Store::header() const {
+  return *reinterpret_cast<IndexHeader*>(index_->data());
+}
 
 SlotEntry& Store::entry(std::uint32_t slot) const {
   return reinterpret_cast<SlotEntry*>(index_->data() + process_table_offset())[slot];
@@ -63,10 +65,9 @@ std::size_t Store::create_record(const MetricInfo& info, GaugeMode mode,
   const std::uint64_t first = header().cells_used.load(std::memory_order_acquire);
   const std::uint32_t count =
       cells_for(info.type, info.type == MetricType::histogram ? bounds.size() : 0);
-  const std::string rec =
-      encode_record(info.type, mode, info.name, info.labels,
-                    info.type == MetricType::histogram ? bounds : std::vector<double>{}, first,
-                    count);
+  const std::string rec = encode_record(
+      info.type, mode, info.name, info.labels,
+      info.type == MetricType::histogram ? bounds : std::vector<double>{}, first, count);
   if (rec.size() > (1u << 24)) {
     throw BackendError("MultiProcessFileBackend: series of metric " + info.name +
                        " is too large to store (labels of " + std::to_string(rec.size()) +
@@ -84,8 +85,9 @@ std::size_t Store::create_record(const MetricInfo& info, GaugeMode mode,
   header().records_end.store(pos + rec.size(), std::memory_order_release);
   sync_catalog();
   auto i = find(key);
-  if (!i) throw BackendError("MultiProcessFileBackend: series just written to " + index_->path() +
-                             " cannot be read back");
+  if (!i)
+    throw BackendError("MultiProcessFileBackend: series just written to " + index_->path() +
+                       " cannot be read back");
   return *i;
 }
 
@@ -110,7 +112,8 @@ void Store::cover_own(std::uint64_t cells) {
 
 Series Store::bind(const MetricInfo& info, const std::vector<double>& bounds) {
   std::lock_guard<std::mutex> lock(mu_);
-  const GaugeMode mode = info.type == MetricType::gauge ? resolve(info.gauge_mode) : GaugeMode::shared;
+  const GaugeMode mode =
+      info.type == MetricType::gauge ? resolve(info.gauge_mode) : GaugeMode::shared;
   std::vector<std::pair<std::string_view, std::string_view>> labels;
   labels.reserve(info.labels.size());
   for (const auto& [n, v] : info.labels) labels.emplace_back(n, v);

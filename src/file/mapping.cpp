@@ -21,8 +21,21 @@ namespace {
 }  // namespace
 
 MappedFile::MappedFile(std::string path, bool create, mode_t mode) : path_(std::move(path)) {
-  fd_ = ::open(path_.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), mode);
+  fd_ = open_file(path_, create, mode);
   if (fd_ < 0) fail("open", path_, errno);
+}
+
+int open_file(const std::string& path, bool create, mode_t mode) {
+  if (create) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, mode);
+    if (fd >= 0) {
+      // Exactly `file_mode`, whatever the umask: processes of other users may need it.
+      ::fchmod(fd, mode);
+      return fd;
+    }
+    if (errno != EEXIST) return -1;
+  }
+  return ::open(path.c_str(), O_RDWR | O_CLOEXEC);
 }
 
 MappedFile::~MappedFile() {

@@ -17,6 +17,10 @@
 
 namespace pytheus::detail::file {
 
+// Opens `path` read-write; when `create`, creates it with exactly `mode` (umask aside) if it
+// does not exist. Returns -1 with errno set on failure.
+int open_file(const std::string& path, bool create, mode_t mode);
+
 class MappedFile {
  public:
   // Opens (creating with `mode` if `create`) `path`; throws BackendError naming it.

@@ -28,8 +28,8 @@ std::uint64_t Store::slot_cells(std::uint32_t slot) {
   const std::size_t size = f->refresh();
   if (size < kCellsHeader) return 0;
   const auto& h = *reinterpret_cast<const CellsHeader*>(f->data());
-  if (std::memcmp(h.magic, kCellsMagic, 8) != 0 || h.version != kFormatVersion ||
-      h.slot != slot || h.instance != instance_) {
+  if (std::memcmp(h.magic, kCellsMagic, 8) != 0 || h.version != kFormatVersion || h.slot != slot ||
+      h.instance != instance_) {
     throw FileFormatError("metrics file " + f->path() +
                           " is corrupt or belongs to other files (process slot " +
                           std::to_string(slot) + ")");

@@ -81,7 +81,8 @@ std::uint64_t now_ns() {
 
 double CellSource::d(std::uint64_t i) const {
   if (i >= count) return 0;
-  return reinterpret_cast<const std::atomic<double>*>(cells + 8 * i)->load(std::memory_order_relaxed);
+  return reinterpret_cast<const std::atomic<double>*>(cells + 8 * i)
+      ->load(std::memory_order_relaxed);
 }
 std::uint64_t CellSource::u(std::uint64_t i) const {
   if (i >= count) return 0;
@@ -127,7 +128,7 @@ void Store::lock_dir() {
   if (lock_pid_ != me || lock_fd_ < 0) {
     if (lock_fd_ >= 0) ::close(lock_fd_);
     const std::string path = dir_ + "/pytheus.lock";
-    lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, config_.file_mode);
+    lock_fd_ = open_file(path, true, config_.file_mode);
     if (lock_fd_ < 0) {
       throw BackendError("MultiProcessFileBackend: cannot open " + path + ": " +
                          std::strerror(errno));
@@ -136,13 +137,15 @@ void Store::lock_dir() {
   }
   while (::flock(lock_fd_, LOCK_EX) != 0) {
     if (errno != EINTR) {
-      throw BackendError("MultiProcessFileBackend: cannot lock " + dir_ + "/pytheus.lock: " +
-                         std::strerror(errno));
+      throw BackendError("MultiProcessFileBackend: cannot lock " + dir_ +
+                         "/pytheus.lock: " + std::strerror(errno));
     }
   }
 }
 
-void Store::unlock_dir() { ::flock(lock_fd_, LOCK_UN); }
+void Store::unlock_dir() {
+  ::flock(lock_fd_, LOCK_UN);
+}
 
 void Store::open_files() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -176,17 +179,17 @@ void Store::open_files() {
   const IndexHeader& h = header();
   const std::string service(h.service);
   if (service != config_.service) {
-    throw BackendError("MultiProcessFileBackend: directory " + dir_ + " holds the metrics of service \"" +
-                       service + "\", not \"" + config_.service +
+    throw BackendError("MultiProcessFileBackend: directory " + dir_ +
+                       " holds the metrics of service \"" + service + "\", not \"" +
+                       config_.service +
                        "\" (config key \"service\"); give each service its own directory");
   }
   instance_ = h.instance;
   scanned_ = h.records_begin;
   totals_ = std::make_unique<MappedFile>(dir_ + "/totals.db", true, config_.file_mode);
   totals_->refresh();
-  const auto* th = totals_->size() >= kPage
-                       ? reinterpret_cast<const CellsHeader*>(totals_->data())
-                       : nullptr;
+  const auto* th =
+      totals_->size() >= kPage ? reinterpret_cast<const CellsHeader*>(totals_->data()) : nullptr;
   if (fresh || th == nullptr || std::memcmp(th->magic, "\0\0\0\0\0\0\0\0", 8) == 0) {
     if (totals_->size() > 0) totals_->truncate_to_zero();
     init_cells_file(*totals_, kTotalsSlot);
@@ -227,8 +230,12 @@ unsigned char* Store::claim_own() {
   return base + kCellsHeader;
 }
 
-void Store::before_fork() { mu_.lock(); }
-void Store::after_fork_parent() { mu_.unlock(); }
+void Store::before_fork() {
+  mu_.lock();
+}
+void Store::after_fork_parent() {
+  mu_.unlock();
+}
 void Store::after_fork_child() {
   // The child writes into a slot of its own, claimed on first use.
   own_cells_.store(nullptr, std::memory_order_relaxed);
