@@ -22,3 +22,13 @@ function(pytheus_enable_sanitizers sanitizers)
   add_link_options(${flags})
   message(STATUS "pytheus: sanitizers ${sanitizers}")
 endfunction()
+
+# pytheus_add_library(target name sources...): one compiled part of the project (the core or a
+# component): the library, its alias and export name pytheus::<name>, version, PIC, warnings.
+function(pytheus_add_library target name)
+  add_library(${target} ${ARGN})
+  add_library(pytheus::${name} ALIAS ${target})
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${name} POSITION_INDEPENDENT_CODE ON
+                                             VERSION ${PROJECT_VERSION} SOVERSION 0)
+  pytheus_set_warnings(${target})
+endfunction()
