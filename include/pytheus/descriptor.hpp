@@ -74,6 +74,10 @@ MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& 
 // `{}`, for backends of a static type, which get no loaded configuration.
 const BackendConfig& empty_config();
 
+// Refuses label values a new series cannot be exposed with (not valid UTF-8), with a
+// LabelError naming the label; called once per series, when it is created.
+void check_new_series(const MetricDescriptor& d, const std::string_view* values);
+
 [[noreturn]] void throw_unobservable(const MetricDescriptor& d);
 [[noreturn]] void throw_not_finite(const MetricDescriptor& d, const char* operation, double value);
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pytheus/detail/format.hpp"
+#include "pytheus/detail/strings.hpp"
 #include "pytheus/errors.hpp"
 #include "pytheus/labels.hpp"
 
@@ -224,6 +225,24 @@ void throw_unobservable(const MetricDescriptor& d) {
   throw UnobservableMetricError("metric " + quote_name(d.name) +
                                 " needs all its labels set before it can be used (labels: " +
                                 missing + "); call labels() first");
+}
+
+void check_new_series(const MetricDescriptor& d, const std::string_view* values) {
+  for (std::size_t i = 0; i < d.label_names.size(); ++i) {
+    const std::string_view v = values[i];
+    std::size_t at = 0;
+    while (at < v.size()) {
+      const std::size_t len = utf8_sequence(v, at);
+      if (len == 0) break;
+      at += len;
+    }
+    if (at == v.size()) continue;
+    // Two such values would print alike (each bad byte as U+FFFD): refused, not merged.
+    throw LabelError("the value of label " + quote_name(d.label_names[i]) + " of metric " +
+                     quote_name(d.name) + " is not valid UTF-8 (bad byte at offset " +
+                     std::to_string(at) + " of " + std::to_string(v.size()) +
+                     "); label values must be UTF-8 text");
+  }
 }
 
 void throw_not_finite(const MetricDescriptor& d, const char* operation, double value) {

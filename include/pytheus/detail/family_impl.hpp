@@ -136,6 +136,7 @@ bool Family<S>::at_limit_locked() const {
 
 template <class S>
 std::shared_ptr<S> Family<S>::make_locked(std::size_t h, const std::string_view* values) {
+  check_new_series(*desc_, values);
   std::vector<std::string> owned(values, values + desc_->label_names.size());
   auto s = std::make_shared<S>(desc_, this->weak_from_this(), std::move(owned), next_seq_++);
   children_.emplace(h, s);
