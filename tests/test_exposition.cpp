@@ -1,4 +1,6 @@
+#include <chrono>
 #include <clocale>
+#include <thread>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -151,6 +153,7 @@ TEST_F(ExpositionTest, FloatsShortestRoundTripAndSpecials) {
 }
 
 TEST_F(ExpositionTest, OpenMetricsCountersUnitsAndBounds) {
+  set_created_samples(false);
   CollectorRegistry r("app");
   Counter requests("requests_total", "Requests.", {}, {}, &r);
   Counter plain("events", "Events.", {}, {}, &r);
@@ -327,4 +330,69 @@ TEST_F(ExpositionTest, ChildrenInCreationOrder) {
   for (const char* k : {"z", "a", "m"}) c.labels({{"k", k}}).inc();
   EXPECT_EQ(generate_metrics(r),
             "# HELP c x\n# TYPE c counter\nc{k=\"z\"} 1\nc{k=\"a\"} 1\nc{k=\"m\"} 1\n");
+}
+
+namespace {
+// The value of the first sample line starting with `prefix`, or -1.
+double sample_value(const std::string& text, const std::string& prefix) {
+  const std::size_t at = text.find("\n" + prefix);
+  if (at == std::string::npos) return -1;
+  const std::size_t v = at + 1 + prefix.size();
+  return std::stod(text.substr(v, text.find('\n', v) - v));
+}
+}  // namespace
+
+// OpenMetrics shows each series' creation time for counters, histograms and summaries.
+TEST_F(ExpositionTest, CreatedSamplesPerSeries) {
+  CollectorRegistry r;
+  const double before = detail::unix_time_now();
+  Counter c("c_total", "x", {"k"}, {}, &r);
+  c.labels({{"k", "a"}}).inc();
+  Histogram h("h", "x", {}, {}, &r, {1});
+  h.observe(0.5);
+  Summary s("s", "x", {}, {}, &r);
+  Gauge g("g", "x", {}, {}, &r);
+  const double after = detail::unix_time_now();
+  const std::string om = generate_metrics(r, Format::openmetrics);
+  for (const char* p : {"c_created{k=\"a\"} ", "h_created ", "s_created "}) {
+    const double v = sample_value(om, p);
+    EXPECT_GE(v, before) << p << om;
+    EXPECT_LE(v, after) << p << om;
+  }
+  EXPECT_NE(om.find("c_total{k=\"a\"} 1\nc_created{k=\"a\"} "), std::string::npos) << om;
+  EXPECT_NE(om.find("h_sum 0.5\nh_created "), std::string::npos) << om;
+  EXPECT_EQ(om.find("g_created"), std::string::npos) << om;
+  EXPECT_EQ(generate_metrics(r).find("_created"), std::string::npos);
+
+  // remove() starts the series afresh.
+  const double first = sample_value(om, "c_created{k=\"a\"} ");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  c.remove({{"k", "a"}});
+  c.labels({{"k", "a"}}).inc();
+  EXPECT_GT(sample_value(generate_metrics(r, Format::openmetrics), "c_created{k=\"a\"} "),
+            first);
+}
+
+TEST_F(ExpositionTest, CreatedSamplesSwitch) {
+  CollectorRegistry r;
+  MetricOptions off;
+  off.name = "off_total";
+  off.description = "x";
+  off.registry = &r;
+  off.created_samples = false;
+  Counter a(off);
+  MetricOptions on = off;
+  on.name = "on_total";
+  on.created_samples = true;
+  Counter b(on);
+  Counter d("default_total", "x", {}, {}, &r);
+  std::string om = generate_metrics(r, Format::openmetrics);
+  EXPECT_EQ(om.find("off_created"), std::string::npos) << om;
+  EXPECT_NE(om.find("on_created"), std::string::npos) << om;
+  EXPECT_NE(om.find("default_created"), std::string::npos) << om;
+  set_created_samples(false);
+  EXPECT_FALSE(created_samples_default());
+  om = generate_metrics(r, Format::openmetrics);
+  EXPECT_NE(om.find("on_created"), std::string::npos) << om;
+  EXPECT_EQ(om.find("default_created"), std::string::npos) << om;
 }

@@ -36,6 +36,8 @@ struct MetricDescriptor {
   /// Gauges: the mode as declared, and the label of the process in modes all and liveall.
   GaugeMode gauge_mode = GaugeMode::backend_default;
   std::string process_label;
+  /// Whether `_created` samples are shown; nullopt: created_samples_default().
+  std::optional<bool> created_samples;
 
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
@@ -60,6 +62,9 @@ class MetricCollector : public Collector {
   /// The label values (in label_names order) of each child this process created, in
   /// creation order.
   virtual std::vector<std::vector<std::string>> label_sets() const = 0;
+  /// The same and, in `created`, each child's creation time (Unix seconds), from one
+  /// consistent look at the children.
+  virtual std::vector<std::vector<std::string>> label_sets(std::vector<double>& created) const = 0;
 };
 
 namespace detail {
@@ -73,6 +78,13 @@ MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& 
 
 // `{}`, for backends of a static type, which get no loaded configuration.
 const BackendConfig& empty_config();
+
+// The wall clock in Unix seconds: a series' creation time.
+double unix_time_now();
+
+// Whether the series of `d` show `_created` samples (counters, histograms and summaries
+// whose setting, or else the process-wide default, says so).
+bool shows_created(const MetricDescriptor& d);
 
 // Refuses label values a new series cannot be exposed with (not valid UTF-8), with a
 // LabelError naming the label; called once per series, when it is created.

@@ -3,6 +3,8 @@
 #include "pytheus/descriptor.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -13,6 +15,17 @@
 #include "pytheus/labels.hpp"
 
 namespace pytheus {
+namespace {
+std::atomic<bool> g_created_samples{true};
+}  // namespace
+
+void set_created_samples(bool enabled) {
+  g_created_samples.store(enabled, std::memory_order_relaxed);
+}
+
+bool created_samples_default() {
+  return g_created_samples.load(std::memory_order_relaxed);
+}
 
 /// The default histogram buckets: 0.005 ... 10 seconds, then +Inf.
 const std::vector<double>& default_buckets() {
@@ -165,6 +178,7 @@ MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
     d.process_label = o.process_label;
   }
   d.max_series = o.max_series;
+  d.created_samples = o.created_samples;
   d.overflow = o.overflow;
   if (d.max_series != 0 && d.label_names.empty()) {
     throw LabelError("metric " + quote_name(o.name) +
@@ -225,6 +239,19 @@ void throw_unobservable(const MetricDescriptor& d) {
   throw UnobservableMetricError("metric " + quote_name(d.name) +
                                 " needs all its labels set before it can be used (labels: " +
                                 missing + "); call labels() first");
+}
+
+double unix_time_now() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+bool shows_created(const MetricDescriptor& d) {
+  if (d.type != MetricType::counter && d.type != MetricType::histogram &&
+      d.type != MetricType::summary) {
+    return false;
+  }
+  return d.created_samples.value_or(g_created_samples.load(std::memory_order_relaxed));
 }
 
 void check_new_series(const MetricDescriptor& d, const std::string_view* values) {

@@ -279,16 +279,18 @@ void collect(const Registry& registry, MetricWriter& writer) {
   // the core hands it plain requests and gets plain rows back.
   std::vector<const MetricCollector*> bulk_metrics(collectors.size(), nullptr);
   std::vector<MetricRows> rows;
+  std::vector<MetricRequest> requests;
   detail::LoadedClass loaded = detail::loaded_class();
   if (loaded.cls->generate_samples) {
-    std::vector<MetricRequest> requests;
     for (std::size_t i = 0; i < collectors.size(); ++i) {
       const auto* mc = dynamic_cast<const MetricCollector*>(collectors[i].get());
       if (mc == nullptr || !mc->on_loaded_backend()) continue;
       const MetricDescriptor& d = mc->descriptor();
       bulk_metrics[i] = mc;
-      requests.push_back(
-          {d.name, d.type, d.label_names, d.bounds, d.gauge_mode, mc->label_sets()});
+      std::vector<double> created;
+      std::vector<std::vector<std::string>> local = mc->label_sets(created);
+      requests.push_back({d.name, d.type, d.label_names, d.bounds, d.gauge_mode, std::move(local),
+                          std::move(created)});
     }
     if (!requests.empty()) {
       try {
@@ -310,7 +312,9 @@ void collect(const Registry& registry, MetricWriter& writer) {
     const Collector& c = *collectors[i];
     try {
       if (bulk_metrics[i] != nullptr) {
-        detail::write_rows(writer, bulk_metrics[i]->descriptor(), rows[next_row++]);
+        detail::write_rows(writer, bulk_metrics[i]->descriptor(), rows[next_row],
+                           &requests[next_row]);
+        ++next_row;
       } else if (dynamic_cast<const MetricCollector*>(&c) != nullptr) {
         c.write_to(writer);
       } else {
