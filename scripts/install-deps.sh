@@ -11,4 +11,4 @@ $SUDO apt-get install -y -q --no-install-recommends \
   libhiredis-dev redis-server \
   libcpp-httplib-dev libcivetweb-dev prometheus-cpp-dev \
   libmicrohttpd-dev wrk \
-  prometheus curl ca-certificates python3 time
+  prometheus curl ca-certificates python3 python3-prometheus-client time

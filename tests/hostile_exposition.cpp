@@ -1,6 +1,7 @@
 // Prints an exposition full of hostile label values and help texts (quotes, backslashes,
-// newlines, non-ASCII, bytes that are not UTF-8, braces, empty values) for promtool to
-// check. `--openmetrics` prints OpenMetrics instead of the text format.
+// newlines, non-ASCII, braces, empty values; bytes that are not UTF-8 are refused), negative
+// observations, negative buckets and `_created` samples, for promtool and prometheus_client's parsers to check. `--openmetrics`
+// prints OpenMetrics instead of the text format.
 #include <pytheus/pytheus.hpp>
 
 #include <cstring>
@@ -30,11 +31,22 @@ int main(int argc, char** argv) {
   pytheus::Summary s("wait_seconds", std::string("Summary \xff help"), {"value"}, {}, &r);
   int i = 0;
   for (const std::string& v : values) {
-    c.labels({{"value", v}, {"kind", v}}).inc(++i);
+    try {
+      c.labels({{"value", v}, {"kind", v}}).inc(++i);
+    } catch (const pytheus::LabelError&) {
+      continue;  // not UTF-8: refused, never exposed as a lookalike of another value
+    }
     g.labels({{"value", v}}).set(-i * 1.5);
     h.labels({{"value", v}}).observe(i);
     s.labels({{"value", v}}).observe(i * 0.1);
   }
+  // Negative observations: sums below zero, which OpenMetrics leaves out.
+  h.labels({{"value", "negative"}}).observe(-5);
+  s.labels({{"value", "negative"}}).observe(-0.5);
+  pytheus::Histogram below("offset_seconds", "Negative buckets.", {}, {}, &r, {-1, 0, 1});
+  below.observe(-2);
+  below.observe(3);
+
   std::cout << pytheus::generate_metrics(
       r, om ? pytheus::Format::openmetrics : pytheus::Format::prometheus);
 }
