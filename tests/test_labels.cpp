@@ -357,7 +357,7 @@ TEST_F(LabelsTest, DuplicateLabelPast64Refused) {
   CollectorRegistry r;
   std::vector<std::string> names;
   for (int i = 0; i < 70; ++i) names.push_back("l" + std::to_string(i));
-  Gauge g(MetricOptions{"g", "x", names, {}, &r});
+  Gauge g("g", "x", names, {}, &r);
   std::vector<std::pair<std::string, std::string>> labels;
   for (const auto& n : names) labels.emplace_back(n, "v");
   labels.emplace_back("l66", "again");

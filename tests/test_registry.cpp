@@ -145,7 +145,7 @@ TEST_F(RegistryTest, CollidingSampleNamesRefusedNamingBoth) {
 
 namespace {
 struct NamedGauge : Collector {
-  explicit NamedGauge(std::string n, bool described) : name(std::move(n)), described(described) {}
+  NamedGauge(std::string n, bool d) : name(std::move(n)), described(d) {}
   std::string name;
   bool described;
   std::vector<std::string> describe() const override {
