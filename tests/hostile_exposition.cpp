@@ -1,8 +1,11 @@
 // Prints an exposition full of hostile label values and help texts (quotes, backslashes,
 // newlines, non-ASCII, braces, empty values; bytes that are not UTF-8 are refused), negative
-// observations, negative buckets and `_created` samples, for promtool and prometheus_client's parsers to check. `--openmetrics`
-// prints OpenMetrics instead of the text format.
+// observations, negative buckets, `_created` samples, Info, Enum and StateSet, for promtool
+// and prometheus_client's parsers to check. `--openmetrics` prints OpenMetrics instead.
+#include <pytheus/enum.hpp>
+#include <pytheus/info.hpp>
 #include <pytheus/pytheus.hpp>
+#include <pytheus/stateset.hpp>
 
 #include <cstring>
 #include <iostream>
@@ -43,6 +46,15 @@ int main(int argc, char** argv) {
   // Negative observations: sums below zero, which OpenMetrics leaves out.
   h.labels({{"value", "negative"}}).observe(-5);
   s.labels({{"value", "negative"}}).observe(-0.5);
+  pytheus::Info build("build", "Build \"facts\".", {"version", "value"}, {}, &r);
+  pytheus::Enum state("task_state", "One state.", {"idle", "run \"now\"", "日本"}, {"value"}, {}, &r);
+  pytheus::StateSet features("features", "Any states.", {"a\\b", "new\nline", "c"}, {}, {}, &r);
+  features.set_state("new\nline");
+  features.set_state("c");
+  for (const std::string& v : {std::string("plain"), std::string("} 1\nx 2"), std::string("=\",{}")}) {
+    build.info({{"version", "1.0"}, {"value", v}});
+    state.labels({{"value", v}}).state("run \"now\"");
+  }
   pytheus::Histogram below("offset_seconds", "Negative buckets.", {}, {}, &r, {-1, 0, 1});
   below.observe(-2);
   below.observe(3);

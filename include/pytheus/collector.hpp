@@ -14,8 +14,9 @@
 
 namespace pytheus {
 
-/// MetricType is the type of a metric family, as written in `# TYPE`.
-enum class MetricType { counter, gauge, histogram, summary, untyped };
+/// MetricType is the type of a metric family, as written in OpenMetrics' `# TYPE` (the text
+/// format writes info and stateset as gauge). Enum metrics are statesets.
+enum class MetricType { counter, gauge, histogram, summary, untyped, info, stateset };
 
 /// Returns the Prometheus text name of `type` ("counter", "gauge", ..., "untyped").
 constexpr std::string_view to_string(MetricType type) {
@@ -28,6 +29,10 @@ constexpr std::string_view to_string(MetricType type) {
       return "histogram";
     case MetricType::summary:
       return "summary";
+    case MetricType::info:
+      return "info";
+    case MetricType::stateset:
+      return "stateset";
     case MetricType::untyped:
       break;
   }

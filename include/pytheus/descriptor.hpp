@@ -38,6 +38,10 @@ struct MetricDescriptor {
   std::string process_label;
   /// Whether `_created` samples are shown; nullopt: created_samples_default().
   std::optional<bool> created_samples;
+  /// Enum and StateSet: the states; whether exactly one holds (Enum: the value is the index
+  /// of that state) or any may (StateSet: the value is a bit mask of those that hold).
+  std::vector<std::string> states;
+  bool exclusive_states = false;
 
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
@@ -78,6 +82,12 @@ MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& 
 
 // `{}`, for backends of a static type, which get no loaded configuration.
 const BackendConfig& empty_config();
+
+// What a backend stores a metric of `type` as: info and stateset metrics are gauges (one value
+// per series), so every backend stores them.
+constexpr MetricType stored_type(MetricType type) {
+  return type == MetricType::info || type == MetricType::stateset ? MetricType::gauge : type;
+}
 
 // The wall clock in Unix seconds: a series' creation time.
 double unix_time_now();

@@ -65,6 +65,10 @@ struct MetricOptions {
   /// Counters, histograms and summaries: whether OpenMetrics shows each series' `_created`
   /// sample (its creation time). nullopt: the process-wide default, set_created_samples().
   std::optional<bool> created_samples;
+  /// Enum and StateSet: the states, in exposition order.
+  std::vector<std::string> states;
+  /// Enum sets it: exactly one state holds at a time.
+  bool exclusive_states = false;
 };
 
 /// Sets whether metrics whose MetricOptions leave `created_samples` unset show `_created`

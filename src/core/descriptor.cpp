@@ -177,6 +177,45 @@ MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
     }
     d.process_label = o.process_label;
   }
+  if (type == MetricType::info || type == MetricType::stateset) {
+    // One value per series, set by its one process: across processes the latest set wins.
+    d.gauge_mode = GaugeMode::mostrecent;
+    if (type == MetricType::info && d.name.size() >= 5 &&
+        d.name.compare(d.name.size() - 5, 5, "_info") == 0) {
+      throw InvalidNameError("info metric " + quote_name(o.name) +
+                             " must be named without _info: the sample adds it");
+    }
+  }
+  if (type == MetricType::stateset) {
+    if (o.states.empty()) {
+      throw InvalidValueError("metric " + quote_name(o.name) + " needs at least one state");
+    }
+    if (!o.exclusive_states && o.states.size() > 53) {
+      throw InvalidValueError("state set " + quote_name(o.name) + " has " +
+                              std::to_string(o.states.size()) + " states; at most 53");
+    }
+    // The state is a label named after the metric.
+    validate_label_name(o.name, o.name);
+    for (const std::string& label : o.required_labels) {
+      if (label == o.name) {
+        throw LabelError("label " + quote_name(label) + " of " + quote_name(o.name) +
+                         " is its state label");
+      }
+    }
+    for (std::size_t i = 0; i < o.states.size(); ++i) {
+      if (!is_valid_utf8(o.states[i])) {
+        throw InvalidValueError("a state of " + quote_name(o.name) + " is not valid UTF-8");
+      }
+      for (std::size_t j = 0; j < i; ++j) {
+        if (o.states[i] == o.states[j]) {
+          throw InvalidValueError("state " + quote_name(o.states[i]) + " of " +
+                                  quote_name(o.name) + " is given twice");
+        }
+      }
+    }
+    d.states = o.states;
+    d.exclusive_states = o.exclusive_states;
+  }
   d.max_series = o.max_series;
   d.created_samples = o.created_samples;
   d.overflow = o.overflow;
@@ -220,7 +259,7 @@ MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& 
   MetricInfo info;
   info.name = d.name;
   info.description = d.help;
-  info.type = d.type;
+  info.type = stored_type(d.type);
   info.gauge_mode = d.gauge_mode;
   info.labels.reserve(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {

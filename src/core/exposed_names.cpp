@@ -19,6 +19,10 @@ std::vector<std::string> exposed_names(std::string_view name, MetricType type) {
       return {n, n + "_bucket", n + "_count", n + "_sum", n + "_created"};
     case MetricType::summary:
       return {n, n + "_count", n + "_sum", n + "_created"};
+    case MetricType::info:
+      // The text format names the family as its sample.
+      return {n, n + "_info"};
+    case MetricType::stateset:
     case MetricType::gauge:
     case MetricType::untyped:
       break;

@@ -72,8 +72,10 @@ class TextWriter final : public MetricWriter {
     type_ = type;
     negative_buckets_ = false;
     family_ = prefixed(prefix_, name);
+    raw_name_.assign(name);
     claim(family_, type);
     const bool om = format_ == Format::openmetrics;
+    if (!om && type == MetricType::info) family_ += "_info";
     if (om && type == MetricType::counter && ends_with(family_, "_total")) {
       family_.resize(family_.size() - 6);
     }
@@ -89,7 +91,8 @@ class TextWriter final : public MetricWriter {
       help_line(help);
     } else {
       help_line(help);
-      type_line(to_string(type));
+      // The text format has no info or stateset: they are the conventional gauges.
+      type_line(to_string(stored_type(type)));
     }
   }
 
@@ -162,6 +165,8 @@ class TextWriter final : public MetricWriter {
     out += family_;
     if (suffix.empty() && type_ == MetricType::counter && format_ == Format::openmetrics) {
       out += "_total";
+    } else if (type_ == MetricType::info && format_ == Format::prometheus) {
+      // the family name already ends with _info
     } else {
       out += suffix;
     }
@@ -169,7 +174,10 @@ class TextWriter final : public MetricWriter {
       out += '{';
       for (std::size_t i = 0; i < count; ++i) {
         if (i) out += ',';
-        out += labels[i].name;
+        // A state set's state label is named after the family, registry prefix included.
+        out += type_ == MetricType::stateset && labels[i].name == raw_name_
+                   ? std::string_view(family_)
+                   : labels[i].name;
         out += "=\"";
         append_escaped(out, labels[i].value, true);
         if (format_ == Format::openmetrics && is_integral_bound(labels[i])) out += ".0";
@@ -218,6 +226,7 @@ class TextWriter final : public MetricWriter {
   const Format format_;
   const std::string prefix_;
   std::string family_;
+  std::string raw_name_;
   MetricType type_ = MetricType::untyped;
   bool negative_buckets_ = false;
   std::string pending_count_;
@@ -255,12 +264,22 @@ class PrefixedWriter final : public MetricWriter {
 
   void family(std::string_view name, std::string_view help, MetricType type,
               std::string_view unit) override {
+    type_ = type;
+    raw_.assign(name);
     if (prefix_.empty()) return out_.family(name, help, type, unit);
     name_.assign(prefix_).append("_").append(name);
     out_.family(name_, help, type, unit);
   }
   void sample(std::string_view suffix, const LabelView* labels, std::size_t count,
               double value) override {
+    if (type_ == MetricType::stateset && !prefix_.empty()) {
+      // The state label is named after the family: prefixed with it.
+      renamed_.assign(labels, labels + count);
+      for (LabelView& l : renamed_) {
+        if (l.name == raw_) l.name = name_;
+      }
+      return out_.sample(suffix, renamed_.data(), count, value);
+    }
     out_.sample(suffix, labels, count, value);
   }
 
@@ -268,6 +287,9 @@ class PrefixedWriter final : public MetricWriter {
   MetricWriter& out_;
   const std::string prefix_;
   std::string name_;
+  std::string raw_;
+  MetricType type_ = MetricType::untyped;
+  std::vector<LabelView> renamed_;
 };
 
 }  // namespace
@@ -289,7 +311,8 @@ void collect(const Registry& registry, MetricWriter& writer) {
       bulk_metrics[i] = mc;
       std::vector<double> created;
       std::vector<std::vector<std::string>> local = mc->label_sets(created);
-      requests.push_back({d.name, d.type, d.label_names, d.bounds, d.gauge_mode, std::move(local),
+      requests.push_back({d.name, detail::stored_type(d.type), d.label_names, d.bounds, d.gauge_mode,
+                          std::move(local),
                           std::move(created)});
     }
     if (!requests.empty()) {

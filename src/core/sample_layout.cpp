@@ -13,6 +13,23 @@ void write_series_samples(MetricWriter& w, const MetricDescriptor& d, LabelView*
     w.sample("", labels, n + 1, value);
     return;
   }
+  if (d.type == MetricType::info) {
+    w.sample("_info", labels, n, 1);  // a series that exists holds
+    return;
+  }
+  if (d.type == MetricType::stateset) {
+    // One sample per state, labelled with the metric's name: 1 where the state holds.
+    labels[n].name = d.name;
+    const auto stored = value >= 0 && value < 9007199254740992.0
+                            ? static_cast<unsigned long long>(value)
+                            : 0ULL;
+    for (std::size_t i = 0; i < d.states.size(); ++i) {
+      labels[n].value = d.states[i];
+      const bool holds = d.exclusive_states ? stored == i : ((stored >> i) & 1ULL) != 0;
+      w.sample("", labels, n + 1, holds ? 1 : 0);
+    }
+    return;
+  }
   w.sample("", labels, n, value);
   if (created > 0 && shows_created(d)) w.sample("_created", labels, n, created);
 }
