@@ -13,6 +13,8 @@
 #include "pytheus/backends/atomic.hpp"
 #include "pytheus/backends/single_process.hpp"
 #include "pytheus/detail/strings.hpp"
+#include "pytheus/enum.hpp"
+#include "pytheus/info.hpp"
 #include "pytheus/pytheus.hpp"
 
 namespace {
@@ -128,6 +130,50 @@ void check(pytheus::Format format, const std::string& help, const std::vector<st
   }
 }
 
+// An Enum whose states are the fuzzed values, and an Info whose label is: in both formats,
+// one line per state that reads back to it, exactly the chosen one at 1.
+void check_states(const std::string& help, const std::vector<std::string>& states) {
+  if (states.empty()) return;
+  pytheus::CollectorRegistry registry;
+  pytheus::BasicEnum<pytheus::SingleProcessBackend> e("fuzz_enum", help, states, {}, {},
+                                                       &registry);
+  pytheus::BasicInfo<pytheus::SingleProcessBackend> info("fuzz", help, {"v"}, {}, &registry);
+  const std::size_t chosen = states.size() / 2;
+  e.state(states[chosen]);
+  info.info({{"v", states[0]}});
+  for (auto format : {pytheus::Format::prometheus, pytheus::Format::openmetrics}) {
+    const bool om = format == pytheus::Format::openmetrics;
+    const std::string text = pytheus::generate_metrics(registry, format);
+    std::vector<std::string> lines;
+    for (std::size_t start = 0; start < text.size();) {
+      const std::size_t nl = text.find('\n', start);
+      if (nl == std::string::npos) fail("missing final newline", text);
+      lines.push_back(text.substr(start, nl - start));
+      start = nl + 1;
+    }
+    if (lines.size() != 2 + states.size() + 2 + 1 + (om ? 1 : 0)) {
+      fail("unexpected number of lines for enum and info", text);
+    }
+    for (std::size_t k = 0; k < states.size(); ++k) {
+      const std::string& line = lines[2 + k];
+      const std::string head = "fuzz_enum{fuzz_enum=\"";
+      if (line.rfind(head, 0) != 0) fail("state line does not start as expected", text);
+      std::size_t i = head.size();
+      if (read_value(line, i, text) != states[k]) fail("state does not read back", text);
+      if (line.compare(i, std::string::npos, k == chosen ? "} 1" : "} 0") != 0) {
+        fail("state value wrong", text);
+      }
+    }
+    const std::string& line = lines[2 + states.size() + 2];
+    const std::string head = "fuzz_info{v=\"";
+    if (line.rfind(head, 0) != 0) fail("info line does not start as expected", text);
+    std::size_t i = head.size();
+    if (read_value(line, i, text) != states[0] || line.compare(i, std::string::npos, "} 1") != 0) {
+      fail("info does not read back", text);
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -175,5 +221,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   histogram.observe(observed);
   check(pytheus::Format::prometheus, help, kept, registry, observed);
   check(pytheus::Format::openmetrics, help, kept, registry, observed);
+  check_states(help, kept);
   return 0;
 }
