@@ -40,7 +40,8 @@ constexpr std::string_view to_string(MetricType type) {
 }
 
 /// Sample is one line of a family: the family name plus `suffix` ("", "_bucket", "_sum",
-/// "_count", "_created"), its labels in output order, and its value.
+/// "_count", "_created", "_info"), its labels in output order, and its value. The text
+/// format leaves out "_created" samples of counters, histograms and summaries.
 ///
 /// For counters the plain value has suffix "": the writer adds `_total` where the format
 /// asks for it.
