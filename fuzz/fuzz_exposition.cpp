@@ -135,8 +135,7 @@ void check(pytheus::Format format, const std::string& help, const std::vector<st
 void check_states(const std::string& help, const std::vector<std::string>& states) {
   if (states.empty()) return;
   pytheus::CollectorRegistry registry;
-  pytheus::BasicEnum<pytheus::SingleProcessBackend> e("fuzz_enum", help, states, {}, {},
-                                                       &registry);
+  pytheus::BasicEnum<pytheus::SingleProcessBackend> e("fuzz_enum", help, states, {}, {}, &registry);
   pytheus::BasicInfo<pytheus::SingleProcessBackend> info("fuzz", help, {"v"}, {}, &registry);
   const std::size_t chosen = states.size() / 2;
   e.state(states[chosen]);

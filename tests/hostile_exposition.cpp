@@ -47,11 +47,13 @@ int main(int argc, char** argv) {
   h.labels({{"value", "negative"}}).observe(-5);
   s.labels({{"value", "negative"}}).observe(-0.5);
   pytheus::Info build("build", "Build \"facts\".", {"version", "value"}, {}, &r);
-  pytheus::Enum state("task_state", "One state.", {"idle", "run \"now\"", "日本"}, {"value"}, {}, &r);
+  pytheus::Enum state("task_state", "One state.", {"idle", "run \"now\"", "日本"}, {"value"}, {},
+                      &r);
   pytheus::StateSet features("features", "Any states.", {"a\\b", "new\nline", "c"}, {}, {}, &r);
   features.set_state("new\nline");
   features.set_state("c");
-  for (const std::string& v : {std::string("plain"), std::string("} 1\nx 2"), std::string("=\",{}")}) {
+  for (const std::string& v :
+       {std::string("plain"), std::string("} 1\nx 2"), std::string("=\",{}")}) {
     build.info({{"version", "1.0"}, {"value", v}});
     state.labels({{"value", v}}).state("run \"now\"");
   }

@@ -253,8 +253,9 @@ struct BulkBackend {
     std::vector<MetricRows> out;
     for (const MetricRequest& m : metrics) {
       SeriesRow row;
-      row.label_values = m.local_series.empty() ? std::vector<std::string>(m.label_names.size(), "x")
-                                                : m.local_series.front();
+      row.label_values = m.local_series.empty()
+                             ? std::vector<std::string>(m.label_names.size(), "x")
+                             : m.local_series.front();
       row.value = 99;
       row.histogram.buckets.assign(m.bounds.size(), 7);
       row.histogram.count = 7;

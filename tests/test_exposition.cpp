@@ -1,10 +1,10 @@
 #include <chrono>
 #include <clocale>
-#include <thread>
 #include <cmath>
 #include <limits>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "test_helpers.hpp"
 
@@ -293,8 +293,7 @@ TEST_F(ExpositionTest, NegotiationSkipsUnservedTypesAndReadsQuotedParameters) {
             Format::openmetrics);
   EXPECT_EQ(negotiate_format("application/openmetrics-text;version=\"1.0.0\""),
             Format::openmetrics);
-  EXPECT_EQ(negotiate_format("application/openmetrics-text;version=\"2.0.0\""),
-            Format::prometheus);
+  EXPECT_EQ(negotiate_format("application/openmetrics-text;version=\"2.0.0\""), Format::prometheus);
   EXPECT_EQ(negotiate_format("application/openmetrics-text;x=\"a,b;c\";q=0.9,text/plain;q=0.8"),
             Format::openmetrics);
   // Ties go to the first listed; text/* and */* are the text format; q=0 is refused.
@@ -369,8 +368,7 @@ TEST_F(ExpositionTest, CreatedSamplesPerSeries) {
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   c.remove({{"k", "a"}});
   c.labels({{"k", "a"}}).inc();
-  EXPECT_GT(sample_value(generate_metrics(r, Format::openmetrics), "c_created{k=\"a\"} "),
-            first);
+  EXPECT_GT(sample_value(generate_metrics(r, Format::openmetrics), "c_created{k=\"a\"} "), first);
 }
 
 TEST_F(ExpositionTest, CreatedSamplesSwitch) {

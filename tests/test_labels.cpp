@@ -349,7 +349,8 @@ TEST_F(LabelsTest, InvalidUtf8ValueRefusedWhenTheSeriesIsCreated) {
   }
   c.labels({{"path", "日本 ✓"}}).inc();
   EXPECT_EQ(c.collector()->label_sets().size(), 1u);
-  EXPECT_EQ(generate_metrics(r), "# HELP c_total x\n# TYPE c_total counter\nc_total{path=\"日本 ✓\"} 1\n");
+  EXPECT_EQ(generate_metrics(r),
+            "# HELP c_total x\n# TYPE c_total counter\nc_total{path=\"日本 ✓\"} 1\n");
 }
 
 // Duplicates are found whatever the label count (a bitmask once stopped at 64).

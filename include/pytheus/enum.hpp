@@ -56,9 +56,8 @@ class BasicEnum : public detail::MetricHandle<BasicEnum<B>, detail::ValueSeries<
   const std::string& state() const {
     const auto& states = this->descriptor().states;
     const double v = this->series().get().get();
-    const std::size_t i = v >= 0 && v < static_cast<double>(states.size())
-                              ? static_cast<std::size_t>(v)
-                              : 0;
+    const std::size_t i =
+        v >= 0 && v < static_cast<double>(states.size()) ? static_cast<std::size_t>(v) : 0;
     return states[i];
   }
 

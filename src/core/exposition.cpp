@@ -100,8 +100,7 @@ class TextWriter final : public MetricWriter {
               double value) override {
     const bool om = format_ == Format::openmetrics;
     const bool distribution = type_ == MetricType::histogram || type_ == MetricType::summary;
-    if (suffix == "_created" && !om &&
-        (type_ == MetricType::counter || distribution)) {
+    if (suffix == "_created" && !om && (type_ == MetricType::counter || distribution)) {
       return;  // the text format has no created timestamps
     }
     if (om && distribution) {
@@ -160,8 +159,8 @@ class TextWriter final : public MetricWriter {
     pending_count_.clear();
   }
 
-  void line(std::string& out, std::string_view suffix, const LabelView* labels,
-            std::size_t count, double value) const {
+  void line(std::string& out, std::string_view suffix, const LabelView* labels, std::size_t count,
+            double value) const {
     out += family_;
     if (suffix.empty() && type_ == MetricType::counter && format_ == Format::openmetrics) {
       out += "_total";
@@ -311,9 +310,8 @@ void collect(const Registry& registry, MetricWriter& writer) {
       bulk_metrics[i] = mc;
       std::vector<double> created;
       std::vector<std::vector<std::string>> local = mc->label_sets(created);
-      requests.push_back({d.name, detail::stored_type(d.type), d.label_names, d.bounds, d.gauge_mode,
-                          std::move(local),
-                          std::move(created)});
+      requests.push_back({d.name, detail::stored_type(d.type), d.label_names, d.bounds,
+                          d.gauge_mode, std::move(local), std::move(created)});
     }
     if (!requests.empty()) {
       try {

@@ -23,8 +23,8 @@ MetricOptions state_options(std::string_view name, std::string_view description,
                             std::vector<std::string> states, const LabelNames& required_labels,
                             const LabelDefaults& default_labels, RegistryRef registry,
                             bool exclusive) {
-  MetricOptions o = make_options(name, description, required_labels, default_labels, registry,
-                                 nullptr);
+  MetricOptions o =
+      make_options(name, description, required_labels, default_labels, registry, nullptr);
   o.states = std::move(states);
   o.exclusive_states = exclusive;
   return o;

@@ -52,8 +52,8 @@ void CollectorRegistry::register_collector(std::shared_ptr<Collector> collector)
   for (const std::string& name : names) {
     auto it = names_.find(name);
     if (it != names_.end()) {
-      throw RegistrationError("metric name " + detail::quote_name(name) +
-                              " is already registered" + in_registry);
+      throw RegistrationError("metric name " + detail::quote_name(name) + " is already registered" +
+                              in_registry);
     }
   }
   // Every sample name the new families expose must be free, in the registry and among them.

@@ -20,9 +20,8 @@ void write_series_samples(MetricWriter& w, const MetricDescriptor& d, LabelView*
   if (d.type == MetricType::stateset) {
     // One sample per state, labelled with the metric's name: 1 where the state holds.
     labels[n].name = d.name;
-    const auto stored = value >= 0 && value < 9007199254740992.0
-                            ? static_cast<unsigned long long>(value)
-                            : 0ULL;
+    const auto stored =
+        value >= 0 && value < 9007199254740992.0 ? static_cast<unsigned long long>(value) : 0ULL;
     for (std::size_t i = 0; i < d.states.size(); ++i) {
       labels[n].value = d.states[i];
       const bool holds = d.exclusive_states ? stored == i : ((stored >> i) & 1ULL) != 0;
