@@ -1,6 +1,8 @@
 // Label values and help texts through both exposition formats. The output must parse back
-// (with an independent reader written here) to exactly the label values given, UTF-8
-// repaired, and have exactly the lines expected: no input can forge a series or a line.
+// (with an independent reader written here) to exactly the label values given, and have
+// exactly the lines expected: no input can forge a series or a line. Label values that are
+// not UTF-8 must be refused; help texts are UTF-8 repaired. A histogram's observation may be
+// negative (OpenMetrics then leaves out its count and sum) and shows `_created`.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -8,6 +10,11 @@
 #include <string_view>
 #include <vector>
 
+#include "pytheus/backends/atomic.hpp"
+#include "pytheus/backends/single_process.hpp"
+#include "pytheus/detail/strings.hpp"
+#include "pytheus/enum.hpp"
+#include "pytheus/info.hpp"
 #include "pytheus/pytheus.hpp"
 
 namespace {
@@ -78,7 +85,7 @@ std::string unescape_help(std::string_view s, bool om, const std::string& text) 
 }
 
 void check(pytheus::Format format, const std::string& help, const std::vector<std::string>& values,
-           const pytheus::Registry& registry) {
+           const pytheus::Registry& registry, double observed) {
   const bool om = format == pytheus::Format::openmetrics;
   const std::string text = pytheus::generate_metrics(registry, format);
   std::vector<std::string> lines;
@@ -89,8 +96,10 @@ void check(pytheus::Format format, const std::string& help, const std::vector<st
     lines.push_back(text.substr(start, nl - start));
     start = nl + 1;
   }
-  // Gauge: HELP, TYPE and one line per value; histogram: HELP, TYPE, 2 buckets, count, sum.
-  const std::size_t expected = 2 + values.size() + 2 + 4 + (om ? 1 : 0);
+  // Gauge: HELP, TYPE and one line per value; histogram: HELP, TYPE, 2 buckets, count, sum,
+  // and in OpenMetrics _created, but no count and sum below zero; then # EOF.
+  const std::size_t histogram = om ? (observed < 0 ? 2 + 1 : 4 + 1) : 4;
+  const std::size_t expected = 2 + values.size() + 2 + histogram + (om ? 1 : 0);
   if (lines.size() != expected) fail("unexpected number of lines", text);
   const std::string help_prefix = "# HELP fuzz_gauge ";
   const std::string& help_line = om ? lines[1] : lines[0];
@@ -111,11 +120,57 @@ void check(pytheus::Format format, const std::string& help, const std::vector<st
     if (line.compare(i, std::string::npos, "} " + std::to_string(k)) != 0) {
       fail("value or trailer wrong", text);
     }
-    if (a != repair_utf8(values[k]) || b != repair_utf8(values[values.size() - 1 - k])) {
+    if (a != values[k] || b != values[values.size() - 1 - k]) {
       fail("label values do not read back", text);
     }
   }
   if (om && lines.back() != "# EOF") fail("missing # EOF", text);
+  if (om && lines[lines.size() - 2].rfind("fuzz_histogram_created ", 0) != 0) {
+    fail("histogram _created missing", text);
+  }
+}
+
+// An Enum whose states are the fuzzed values, and an Info whose label is: in both formats,
+// one line per state that reads back to it, exactly the chosen one at 1.
+void check_states(const std::string& help, const std::vector<std::string>& states) {
+  if (states.empty()) return;
+  pytheus::CollectorRegistry registry;
+  pytheus::BasicEnum<pytheus::SingleProcessBackend> e("fuzz_enum", help, states, {}, {}, &registry);
+  pytheus::BasicInfo<pytheus::SingleProcessBackend> info("fuzz", help, {"v"}, {}, &registry);
+  const std::size_t chosen = states.size() / 2;
+  e.state(states[chosen]);
+  info.info({{"v", states[0]}});
+  for (auto format : {pytheus::Format::prometheus, pytheus::Format::openmetrics}) {
+    const bool om = format == pytheus::Format::openmetrics;
+    const std::string text = pytheus::generate_metrics(registry, format);
+    std::vector<std::string> lines;
+    for (std::size_t start = 0; start < text.size();) {
+      const std::size_t nl = text.find('\n', start);
+      if (nl == std::string::npos) fail("missing final newline", text);
+      lines.push_back(text.substr(start, nl - start));
+      start = nl + 1;
+    }
+    if (lines.size() != 2 + states.size() + 2 + 1 + (om ? 1 : 0)) {
+      fail("unexpected number of lines for enum and info", text);
+    }
+    for (std::size_t k = 0; k < states.size(); ++k) {
+      const std::string& line = lines[2 + k];
+      const std::string head = "fuzz_enum{fuzz_enum=\"";
+      if (line.rfind(head, 0) != 0) fail("state line does not start as expected", text);
+      std::size_t i = head.size();
+      if (read_value(line, i, text) != states[k]) fail("state does not read back", text);
+      if (line.compare(i, std::string::npos, k == chosen ? "} 1" : "} 0") != 0) {
+        fail("state value wrong", text);
+      }
+    }
+    const std::string& line = lines[2 + states.size() + 2];
+    const std::string head = "fuzz_info{v=\"";
+    if (line.rfind(head, 0) != 0) fail("info line does not start as expected", text);
+    std::size_t i = head.size();
+    if (read_value(line, i, text) != states[0] || line.compare(i, std::string::npos, "} 1") != 0) {
+      fail("info does not read back", text);
+    }
+  }
 }
 
 }  // namespace
@@ -139,20 +194,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& d : distinct) seen = seen || d == v;
     if (!seen && distinct.size() < 32) distinct.push_back(v);
   }
-  // Values differing only in invalid bytes stay distinct series, written alike: the line
-  // count and the per-line check below still hold.
-  const std::vector<std::string>& kept = distinct;
-
+  // Values that are not UTF-8 are refused when their series would be created (two of them
+  // would print alike); the others are kept.
   pytheus::CollectorRegistry registry;
   pytheus::BasicGauge<pytheus::SingleProcessBackend> gauge("fuzz_gauge", help, {"a", "b"}, {},
                                                            &registry);
+  std::vector<std::string> kept;
+  for (const auto& v : distinct) {
+    if (pytheus::detail::is_valid_utf8(v)) {
+      kept.push_back(v);
+      continue;
+    }
+    try {
+      gauge.labels({{"a", v}, {"b", ""}}).set(1);
+      fail("a label value that is not UTF-8 was accepted", v);
+    } catch (const pytheus::LabelError&) {
+    }
+  }
   for (std::size_t k = 0; k < kept.size(); ++k) {
     gauge.labels({{"a", kept[k]}, {"b", kept[kept.size() - 1 - k]}}).set(static_cast<double>(k));
   }
   pytheus::BasicHistogram<pytheus::AtomicBackend> histogram("fuzz_histogram", help, {}, {},
                                                             &registry, {1});
-  histogram.observe(static_cast<double>(size));
-  check(pytheus::Format::prometheus, help, kept, registry);
-  check(pytheus::Format::openmetrics, help, kept, registry);
+  const double observed = static_cast<double>(size) - 16;
+  histogram.observe(observed);
+  check(pytheus::Format::prometheus, help, kept, registry, observed);
+  check(pytheus::Format::openmetrics, help, kept, registry, observed);
+  check_states(help, kept);
   return 0;
 }

@@ -11,4 +11,4 @@ $SUDO apt-get install -y -q --no-install-recommends \
   libhiredis-dev redis-server redis-sentinel libcurl4-openssl-dev \
   libcpp-httplib-dev libcivetweb-dev prometheus-cpp-dev \
   libmicrohttpd-dev wrk \
-  prometheus prometheus-pushgateway curl ca-certificates python3 time
+  prometheus prometheus-pushgateway curl ca-certificates python3 python3-prometheus-client time

@@ -1,7 +1,11 @@
 // Prints an exposition full of hostile label values and help texts (quotes, backslashes,
-// newlines, non-ASCII, bytes that are not UTF-8, braces, empty values) for promtool to
-// check. `--openmetrics` prints OpenMetrics instead of the text format.
+// newlines, non-ASCII, braces, empty values; bytes that are not UTF-8 are refused), negative
+// observations, negative buckets, `_created` samples, Info, Enum and StateSet, for promtool
+// and prometheus_client's parsers to check. `--openmetrics` prints OpenMetrics instead.
+#include <pytheus/enum.hpp>
+#include <pytheus/info.hpp>
 #include <pytheus/pytheus.hpp>
+#include <pytheus/stateset.hpp>
 
 #include <cstring>
 #include <iostream>
@@ -30,11 +34,33 @@ int main(int argc, char** argv) {
   pytheus::Summary s("wait_seconds", std::string("Summary \xff help"), {"value"}, {}, &r);
   int i = 0;
   for (const std::string& v : values) {
-    c.labels({{"value", v}, {"kind", v}}).inc(++i);
+    try {
+      c.labels({{"value", v}, {"kind", v}}).inc(++i);
+    } catch (const pytheus::LabelError&) {
+      continue;  // not UTF-8: refused, never exposed as a lookalike of another value
+    }
     g.labels({{"value", v}}).set(-i * 1.5);
     h.labels({{"value", v}}).observe(i);
     s.labels({{"value", v}}).observe(i * 0.1);
   }
+  // Negative observations: sums below zero, which OpenMetrics leaves out.
+  h.labels({{"value", "negative"}}).observe(-5);
+  s.labels({{"value", "negative"}}).observe(-0.5);
+  pytheus::Info build("build", "Build \"facts\".", {"version", "value"}, {}, &r);
+  pytheus::Enum state("task_state", "One state.", {"idle", "run \"now\"", "日本"}, {"value"}, {},
+                      &r);
+  pytheus::StateSet features("features", "Any states.", {"a\\b", "new\nline", "c"}, {}, {}, &r);
+  features.set_state("new\nline");
+  features.set_state("c");
+  for (const std::string& v :
+       {std::string("plain"), std::string("} 1\nx 2"), std::string("=\",{}")}) {
+    build.info({{"version", "1.0"}, {"value", v}});
+    state.labels({{"value", v}}).state("run \"now\"");
+  }
+  pytheus::Histogram below("offset_seconds", "Negative buckets.", {}, {}, &r, {-1, 0, 1});
+  below.observe(-2);
+  below.observe(3);
+
   std::cout << pytheus::generate_metrics(
       r, om ? pytheus::Format::openmetrics : pytheus::Format::prometheus);
 }

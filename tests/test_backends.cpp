@@ -253,8 +253,9 @@ struct BulkBackend {
     std::vector<MetricRows> out;
     for (const MetricRequest& m : metrics) {
       SeriesRow row;
-      row.label_values = m.local_series.empty() ? std::vector<std::string>(m.label_names.size(), "x")
-                                                : m.local_series.front();
+      row.label_values = m.local_series.empty()
+                             ? std::vector<std::string>(m.label_names.size(), "x")
+                             : m.local_series.front();
       row.value = 99;
       row.histogram.buckets.assign(m.bounds.size(), 7);
       row.histogram.count = 7;
@@ -350,4 +351,53 @@ TEST_F(BackendsTest, RegisterInOneLine) {
   Counter c("one_line_total", "x", {}, {}, nullptr);
   c.inc(2);
   EXPECT_EQ(c.get(), 2);
+}
+
+namespace {
+// A bulk read that knows the creation time of series "early" only (as a shared store keeping
+// the earliest of every process would).
+struct CreatedBackend {
+  CreatedBackend(const BackendConfig&, const MetricInfo&, std::optional<std::string_view>) {}
+  void inc(double) {}
+  void dec(double) {}
+  void set(double) {}
+  double get() { return 1; }
+  static inline std::vector<double> seen_created;
+  static std::vector<MetricRows> generate_samples(const BackendConfig&,
+                                                  const std::vector<MetricRequest>& metrics) {
+    std::vector<MetricRows> out;
+    for (const MetricRequest& m : metrics) {
+      seen_created = m.local_created;
+      MetricRows rows;
+      for (const auto& values : m.local_series) {
+        SeriesRow row;
+        row.label_values = values;
+        row.value = 1;
+        if (values[0] == "early") row.created = 1000.5;
+        rows.push_back(row);
+      }
+      out.push_back(rows);
+    }
+    return out;
+  }
+};
+}  // namespace
+
+// Bulk rows carry a creation time when the backend knows one; else this process's own.
+TEST_F(BackendsTest, BulkRowsCarryCreatedTimes) {
+  register_backend<CreatedBackend>("CreatedBackend");
+  load_backend("CreatedBackend");
+  CollectorRegistry r;
+  Counter c("made_total", "m", {"k"}, {}, &r);
+  const double before = detail::unix_time_now();
+  c.labels({{"k", "early"}}).inc();
+  c.labels({{"k", "local"}}).inc();
+  const std::string om = generate_metrics(r, Format::openmetrics);
+  EXPECT_NE(om.find("made_created{k=\"early\"} 1000.5\n"), std::string::npos) << om;
+  ASSERT_EQ(CreatedBackend::seen_created.size(), 2u);
+  EXPECT_GE(CreatedBackend::seen_created[1], before);
+  EXPECT_NE(om.find("made_created{k=\"local\"} " +
+                    detail::format_double(CreatedBackend::seen_created[1]) + "\n"),
+            std::string::npos)
+      << om;
 }

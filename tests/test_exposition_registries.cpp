@@ -10,6 +10,7 @@ using pytheus_test::CoreTest;
 class ExpositionRegistriesTest : public CoreTest {};
 
 TEST_F(ExpositionRegistriesTest, EachRegistryKeepsItsPrefix) {
+  set_created_samples(false);
   CollectorRegistry app("app"), plain;
   Counter jobs("jobs_total", "Jobs.", {}, {}, &app);
   Gauge up("up_flag", "Up.", {}, {}, &plain);

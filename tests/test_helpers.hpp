@@ -29,6 +29,7 @@ class CoreTest : public ::testing::Test {
     pytheus::load_backend("SingleProcessBackend", pytheus::BackendConfig::object());
   }
   void TearDown() override {
+    pytheus::set_created_samples(true);
     unsetenv(pytheus::kBackendClassEnv);
     unsetenv(pytheus::kBackendConfigEnv);
     pytheus::load_backend("SingleProcessBackend", pytheus::BackendConfig::object());

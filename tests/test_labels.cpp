@@ -167,9 +167,9 @@ TEST_F(LabelsTest, LabelsOnMetricWithoutLabelsThrows) {
   EXPECT_THROW(c.clear(), LabelError);
 }
 
-TEST_F(LabelsTest, AnyByteStringIsAValidValue) {
+TEST_F(LabelsTest, AnyUtf8StringIsAValidValue) {
   Counter c("c", "x", {"v"}, {}, nullptr);
-  const std::string odd("a\"b\\c\nd\0e\xff", 11);
+  const std::string odd("a\"b\\c\nd\0e\xc3\xa9", 12);
   c.labels({{"v", odd}}).inc();
   c.labels({{"v", ""}}).inc(2);
   EXPECT_EQ(c.labels({{"v", odd}}).get(), 1);
@@ -329,4 +329,43 @@ TEST_F(LabelsTest, RemovedChildrenAreFreedAndErased) {
   EXPECT_FALSE(gone("erased_total|k=b"));  // `held` still uses it
   held = c.labels({{"k", "c"}});
   EXPECT_TRUE(gone("erased_total|k=b"));
+}
+
+// Two different invalid values would print as one series (each bad byte as U+FFFD): a new
+// series with a value that is not UTF-8 is refused, naming the label; lookups never check.
+TEST_F(LabelsTest, InvalidUtf8ValueRefusedWhenTheSeriesIsCreated) {
+  CollectorRegistry r;
+  Counter c("c_total", "x", {"path"}, {}, &r);
+  for (const std::string bad : {std::string("a\xff", 2), std::string("a\xfe", 2),
+                                std::string("\xed\xa0\x80", 3), std::string("\xc0\xaf", 2)}) {
+    try {
+      c.labels({{"path", bad}}).inc();
+      ADD_FAILURE() << "accepted an invalid value";
+    } catch (const LabelError& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("\"path\""), std::string::npos) << m;
+      EXPECT_NE(m.find("UTF-8"), std::string::npos) << m;
+    }
+  }
+  c.labels({{"path", "日本 ✓"}}).inc();
+  EXPECT_EQ(c.collector()->label_sets().size(), 1u);
+  EXPECT_EQ(generate_metrics(r),
+            "# HELP c_total x\n# TYPE c_total counter\nc_total{path=\"日本 ✓\"} 1\n");
+}
+
+// Duplicates are found whatever the label count (a bitmask once stopped at 64).
+TEST_F(LabelsTest, DuplicateLabelPast64Refused) {
+  CollectorRegistry r;
+  std::vector<std::string> names;
+  for (int i = 0; i < 70; ++i) names.push_back("l" + std::to_string(i));
+  Gauge g("g", "x", names, {}, &r);
+  std::vector<std::pair<std::string, std::string>> labels;
+  for (const auto& n : names) labels.emplace_back(n, "v");
+  labels.emplace_back("l66", "again");
+  try {
+    g.labels(labels).set(1);
+    ADD_FAILURE() << "accepted label l66 twice";
+  } catch (const LabelError& e) {
+    EXPECT_NE(std::string(e.what()).find("\"l66\""), std::string::npos) << e.what();
+  }
 }

@@ -88,3 +88,91 @@ TEST_F(RegistryTest, CustomCollectorIsCollectedAndChecked) {
   EXPECT_THROW(Gauge("queue_length", "x", {}, {}, &r), RegistrationError);
   EXPECT_THROW(r.register_collector(nullptr), Error);
 }
+
+// Two families whose sample names collide break scrapes: refused at registration, naming both.
+TEST_F(RegistryTest, CollidingSampleNamesRefusedNamingBoth) {
+  auto refused = [](auto make, const char* a, const char* b, const char* sample) {
+    try {
+      make();
+      ADD_FAILURE() << "accepted: " << b;
+    } catch (const RegistrationError& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(std::string("\"") + a + "\""), std::string::npos) << m;
+      EXPECT_NE(m.find(std::string("\"") + b + "\""), std::string::npos) << m;
+      EXPECT_NE(m.find(std::string("\"") + sample + "\""), std::string::npos) << m;
+    }
+  };
+  {
+    CollectorRegistry r;
+    Histogram h("x", "h", {}, {}, &r);
+    refused([&] { Gauge("x_count", "g", {}, {}, &r); }, "x", "x_count", "x_count");
+    refused([&] { Counter("x_sum", "c", {}, {}, &r); }, "x", "x_sum", "x_sum");
+    refused([&] { Gauge("x_bucket", "g", {}, {}, &r); }, "x", "x_bucket", "x_bucket");
+    refused([&] { Gauge("x_created", "g", {}, {}, &r); }, "x", "x_created", "x_created");
+    Gauge ok("x_counts", "g", {}, {}, &r);
+  }
+  {
+    CollectorRegistry r;
+    Counter c("x_total", "c", {}, {}, &r);
+    refused([&] { Gauge("x", "g", {}, {}, &r); }, "x_total", "x", "x");
+    refused([&] { Counter("x", "c", {}, {}, &r); }, "x_total", "x", "x");
+    refused([&] { Summary("x_created", "s", {}, {}, &r); }, "x_total", "x_created", "x_created");
+  }
+  {
+    CollectorRegistry r;
+    Gauge g("y_count", "g", {}, {}, &r);
+    refused([&] { Summary("y", "s", {}, {}, &r); }, "y_count", "y", "y_count");
+    Gauge t("z_total", "g", {}, {}, &r);
+    refused([&] { Counter("z", "c", {}, {}, &r); }, "z_total", "z", "z_total");
+  }
+  {
+    // With a prefix, the names are the exposed ones; unregistering frees them.
+    CollectorRegistry r("app");
+    auto h = std::make_shared<Histogram>("lat", "h", LabelNames{}, LabelDefaults{}, &r);
+    refused([&] { Gauge("lat_sum", "g", {}, {}, &r); }, "app_lat", "app_lat_sum", "app_lat_sum");
+    EXPECT_TRUE(r.unregister("lat"));
+    Gauge g("lat_sum", "g", {}, {}, &r);
+  }
+  {
+    // The default registry too.
+    auto own = std::make_shared<CollectorRegistry>();
+    set_registry(own);
+    Histogram h("d", "h");
+    refused([&] { Gauge("d_count", "g"); }, "d", "d_count", "d_count");
+    set_registry(nullptr);
+  }
+}
+
+namespace {
+struct NamedGauge : Collector {
+  NamedGauge(std::string n, bool d) : name(std::move(n)), described(d) {}
+  std::string name;
+  bool described;
+  std::vector<std::string> describe() const override {
+    return described ? std::vector<std::string>{name} : std::vector<std::string>{};
+  }
+  std::vector<MetricFamily> collect() const override {
+    return {{name, "x", MetricType::gauge, "", {{"", {}, 1}}}};
+  }
+};
+}  // namespace
+
+// A custom collector that names its families is checked by those names; one that does not is
+// caught by the scrape, which names both families.
+TEST_F(RegistryTest, CustomCollectorCollisionsCaught) {
+  CollectorRegistry r;
+  Histogram h("x", "h", {}, {}, &r);
+  EXPECT_THROW(r.register_collector(std::make_shared<NamedGauge>("x_count", true)),
+               RegistrationError);
+  r.register_collector(std::make_shared<NamedGauge>("x_sum", false));
+  for (Format f : {Format::prometheus, Format::openmetrics}) {
+    try {
+      generate_metrics(r, f);
+      ADD_FAILURE() << "scrape accepted x_sum beside histogram x";
+    } catch (const CollectError& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("\"x\""), std::string::npos) << m;
+      EXPECT_NE(m.find("\"x_sum\""), std::string::npos) << m;
+    }
+  }
+}

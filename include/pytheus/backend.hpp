@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -152,6 +153,9 @@ struct MetricRequest {
   /// The label values (declared order) of the series this process has, in creation order;
   /// a bulk read answers these first, then any series only other processes have.
   std::vector<std::vector<std::string>> local_series;
+  /// When this process created each of local_series (Unix seconds), for a backend that
+  /// keeps the earliest creation across processes.
+  std::vector<double> local_created;
 };
 
 /// SeriesRow is one series as a bulk read returns it.
@@ -165,6 +169,10 @@ struct SeriesRow {
   /// For a gauge in mode all or liveall: the process the row belongs to (its id), which the
   /// library exposes as the gauge's process label. Empty otherwise.
   std::string process;
+  /// When the series was first created (Unix seconds), if the backend knows: across
+  /// processes the earliest. Left empty, the library uses this process's own creation time
+  /// of the series, when it has the series.
+  std::optional<double> created;
 };
 
 /// MetricRows is the answer to one MetricRequest: its series, in the order to expose them.

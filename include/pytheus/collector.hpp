@@ -14,8 +14,9 @@
 
 namespace pytheus {
 
-/// MetricType is the type of a metric family, as written in `# TYPE`.
-enum class MetricType { counter, gauge, histogram, summary, untyped };
+/// MetricType is the type of a metric family, as written in OpenMetrics' `# TYPE` (the text
+/// format writes info and stateset as gauge). Enum metrics are statesets.
+enum class MetricType { counter, gauge, histogram, summary, untyped, info, stateset };
 
 /// Returns the Prometheus text name of `type` ("counter", "gauge", ..., "untyped").
 constexpr std::string_view to_string(MetricType type) {
@@ -28,6 +29,10 @@ constexpr std::string_view to_string(MetricType type) {
       return "histogram";
     case MetricType::summary:
       return "summary";
+    case MetricType::info:
+      return "info";
+    case MetricType::stateset:
+      return "stateset";
     case MetricType::untyped:
       break;
   }
@@ -35,7 +40,8 @@ constexpr std::string_view to_string(MetricType type) {
 }
 
 /// Sample is one line of a family: the family name plus `suffix` ("", "_bucket", "_sum",
-/// "_count", "_created"), its labels in output order, and its value.
+/// "_count", "_created", "_info"), its labels in output order, and its value. The text
+/// format leaves out "_created" samples of counters, histograms and summaries.
 ///
 /// For counters the plain value has suffix "": the writer adds `_total` where the format
 /// asks for it.

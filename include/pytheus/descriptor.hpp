@@ -36,6 +36,12 @@ struct MetricDescriptor {
   /// Gauges: the mode as declared, and the label of the process in modes all and liveall.
   GaugeMode gauge_mode = GaugeMode::backend_default;
   std::string process_label;
+  /// Whether `_created` samples are shown; nullopt: created_samples_default().
+  std::optional<bool> created_samples;
+  /// Enum and StateSet: the states; whether exactly one holds (Enum: the value is the index
+  /// of that state) or any may (StateSet: the value is a bit mask of those that hold).
+  std::vector<std::string> states;
+  bool exclusive_states = false;
 
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
@@ -60,6 +66,9 @@ class MetricCollector : public Collector {
   /// The label values (in label_names order) of each child this process created, in
   /// creation order.
   virtual std::vector<std::vector<std::string>> label_sets() const = 0;
+  /// The same and, in `created`, each child's creation time (Unix seconds), from one
+  /// consistent look at the children.
+  virtual std::vector<std::vector<std::string>> label_sets(std::vector<double>& created) const = 0;
 };
 
 namespace detail {
@@ -74,11 +83,30 @@ MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& 
 // `{}`, for backends of a static type, which get no loaded configuration.
 const BackendConfig& empty_config();
 
+// What a backend stores a metric of `type` as: info and stateset metrics are gauges (one value
+// per series), so every backend stores them.
+constexpr MetricType stored_type(MetricType type) {
+  return type == MetricType::info || type == MetricType::stateset ? MetricType::gauge : type;
+}
+
+// The wall clock in Unix seconds: a series' creation time.
+double unix_time_now();
+
+// Whether the series of `d` show `_created` samples (counters, histograms and summaries
+// whose setting, or else the process-wide default, says so).
+bool shows_created(const MetricDescriptor& d);
+
+// Refuses label values a new series cannot be exposed with (not valid UTF-8), with a
+// LabelError naming the label; called once per series, when it is created.
+void check_new_series(const MetricDescriptor& d, const std::string_view* values);
+
 [[noreturn]] void throw_unobservable(const MetricDescriptor& d);
 [[noreturn]] void throw_not_finite(const MetricDescriptor& d, const char* operation, double value);
 
 // Whether `v` is neither infinite nor NaN, without <cmath>: x - x is 0 only for finite x.
-constexpr bool is_finite(double v) { return v - v == 0; }
+constexpr bool is_finite(double v) {
+  return v - v == 0;
+}
 [[noreturn]] void throw_bad_increment(const MetricDescriptor& d, double value);
 [[noreturn]] void throw_unknown_label(const MetricDescriptor& d, std::string_view label);
 [[noreturn]] void throw_label_twice(const MetricDescriptor& d, std::string_view label);

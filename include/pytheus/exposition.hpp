@@ -67,9 +67,10 @@ std::string generate_metrics(Format format);
 std::string generate_metrics(const std::vector<const Registry*>& registries,
                              Format format = Format::prometheus);
 
-/// Picks the format a scraper asks for in its HTTP `Accept` header: OpenMetrics 1.0 when
-/// `application/openmetrics-text` (version 1.0.0, 0.0.1 or none) is acceptable with a
-/// quality at least that of everything else, else the Prometheus text format.
+/// Picks the format a scraper asks for in its HTTP `Accept` header: of the media ranges
+/// served (`application/openmetrics-text` version 1.0.0, 0.0.1 or none; `text/plain` version
+/// 0.0.4 or none, `text/*`, `*/*`), the one of highest quality, ties to the first listed;
+/// q=0 is not acceptable, other types are skipped. Else the Prometheus text format.
 Format negotiate_format(std::string_view accept);
 
 }  // namespace pytheus

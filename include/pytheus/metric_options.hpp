@@ -62,7 +62,21 @@ struct MetricOptions {
   GaugeMode gauge_mode = GaugeMode::backend_default;
   /// Gauges in mode all or liveall: the label naming each series' process.
   std::string process_label = "pid";
+  /// Counters, histograms and summaries: whether OpenMetrics shows each series' `_created`
+  /// sample (its creation time). nullopt: the process-wide default, set_created_samples().
+  std::optional<bool> created_samples;
+  /// Enum and StateSet: the states, in exposition order.
+  std::vector<std::string> states;
+  /// Enum sets it: exactly one state holds at a time.
+  bool exclusive_states = false;
 };
+
+/// Sets whether metrics whose MetricOptions leave `created_samples` unset show `_created`
+/// samples in OpenMetrics (default true). Read at each scrape, so it may be called at any
+/// time, before or after the metrics are defined.
+void set_created_samples(bool enabled);
+/// The process-wide default that set_created_samples() sets.
+bool created_samples_default();
 
 /// LabelNames is the required_labels argument of the positional metric constructors: a
 /// braced list of names (`{"method", "code"}`) or a vector of strings. It views its

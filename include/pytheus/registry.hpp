@@ -25,7 +25,8 @@ class Registry {
  public:
   virtual ~Registry() = default;
   /// Adds `collector`. Registering the same collector again does nothing; a different one
-  /// yielding a name already taken throws RegistrationError naming it.
+  /// yielding a name already taken, or a family exposing a sample name another family
+  /// exposes (a histogram `x` and a gauge `x_count`), throws RegistrationError naming both.
   virtual void register_collector(std::shared_ptr<Collector> collector) = 0;
   /// Removes `collector`; returns whether it was registered.
   virtual bool unregister_collector(const Collector& collector) = 0;
@@ -60,6 +61,13 @@ class CollectorRegistry final : public Registry {
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<Collector>> collectors_;
   std::map<std::string, const Collector*, std::less<>> names_;
+  // Every sample name the families expose (prefix applied), and whose it is.
+  struct Claim {
+    std::string family;
+    MetricType type;
+    const Collector* owner;
+  };
+  std::map<std::string, Claim, std::less<>> exposed_;
 };
 
 /// CollectorRegistryProxy forwards to a target registry that set_registry() can replace; it

@@ -46,7 +46,8 @@ inline std::string collect_text(std::shared_ptr<Collector> collector,
 }
 
 /// Compares the exposition of `collector` with `expected`. Returns an empty string when they
-/// are equal, else a message showing the first line that differs.
+/// are equal, else a message showing the first line that differs. `_created` samples (wall
+/// clock times) are left out of the comparison unless `expected` has one.
 ///
 /// **Example**:
 ///     EXPECT_EQ(pytheus::testutil::collect_and_compare(hits.collector(),
@@ -54,7 +55,21 @@ inline std::string collect_text(std::shared_ptr<Collector> collector,
 inline std::string collect_and_compare(std::shared_ptr<Collector> collector,
                                        std::string_view expected,
                                        Format format = Format::prometheus) {
-  const std::string got = collect_text(std::move(collector), format);
+  std::string got = collect_text(std::move(collector), format);
+  if (expected.find("_created") == std::string_view::npos) {
+    std::string kept;
+    std::istringstream lines(got);
+    for (std::string l; std::getline(lines, l);) {
+      const std::size_t name_end = l.find_first_of("{ ");
+      if (l[0] != '#' && name_end != std::string::npos && name_end >= 8 &&
+          l.compare(name_end - 8, 8, "_created") == 0) {
+        continue;
+      }
+      kept += l;
+      kept += '\n';
+    }
+    got = std::move(kept);
+  }
   if (got == expected) return {};
   std::istringstream a(got), b{std::string(expected)};
   std::string la, lb;

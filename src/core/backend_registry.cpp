@@ -330,7 +330,7 @@ std::unique_ptr<HistogramBackend> make_loaded(const BackendClass& cls, const Bac
 // stay 7 on a shared store, not become 14. Counters add.
 void carry(Backend& from, Backend& to, const MetricDescriptor& d) {
   const double v = from.get();
-  if (d.type == MetricType::gauge) {
+  if (stored_type(d.type) == MetricType::gauge) {
     to.set(v);
   } else if (v != 0) {
     to.inc(v);

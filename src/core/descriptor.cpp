@@ -3,15 +3,29 @@
 #include "pytheus/descriptor.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
 
 #include "pytheus/detail/format.hpp"
+#include "pytheus/detail/strings.hpp"
 #include "pytheus/errors.hpp"
 #include "pytheus/labels.hpp"
 
 namespace pytheus {
+namespace {
+std::atomic<bool> g_created_samples{true};
+}  // namespace
+
+void set_created_samples(bool enabled) {
+  g_created_samples.store(enabled, std::memory_order_relaxed);
+}
+
+bool created_samples_default() {
+  return g_created_samples.load(std::memory_order_relaxed);
+}
 
 /// The default histogram buckets: 0.005 ... 10 seconds, then +Inf.
 const std::vector<double>& default_buckets() {
@@ -93,8 +107,7 @@ namespace detail {
 
 MetricOptions make_options(std::string_view name, std::string_view description,
                            const LabelNames& required_labels, const LabelDefaults& default_labels,
-                           RegistryRef registry, const Buckets* buckets,
-                           GaugeMode gauge_mode) {
+                           RegistryRef registry, const Buckets* buckets, GaugeMode gauge_mode) {
   MetricOptions o;
   o.name = std::string(name);
   o.description = std::string(description);
@@ -148,8 +161,7 @@ MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
   }
   if (o.gauge_mode != GaugeMode::backend_default && type != MetricType::gauge) {
     throw InvalidValueError("metric " + quote_name(o.name) + " is a " +
-                            std::string(to_string(type)) +
-                            "; gauge_mode applies to gauges only");
+                            std::string(to_string(type)) + "; gauge_mode applies to gauges only");
   }
   d.gauge_mode = o.gauge_mode;
   if (type == MetricType::gauge) {
@@ -158,12 +170,53 @@ MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
       if (label == o.process_label && is_per_process_series(o.gauge_mode)) {
         throw LabelError("label " + quote_name(label) + " of gauge " + quote_name(o.name) +
                          " is its process label in gauge_mode " +
-                         std::string(to_string(o.gauge_mode)) + "; set process_label to another name");
+                         std::string(to_string(o.gauge_mode)) +
+                         "; set process_label to another name");
       }
     }
     d.process_label = o.process_label;
   }
+  if (type == MetricType::info || type == MetricType::stateset) {
+    // One value per series, set by its one process: across processes the latest set wins.
+    d.gauge_mode = GaugeMode::mostrecent;
+    if (type == MetricType::info && d.name.size() >= 5 &&
+        d.name.compare(d.name.size() - 5, 5, "_info") == 0) {
+      throw InvalidNameError("info metric " + quote_name(o.name) +
+                             " must be named without _info: the sample adds it");
+    }
+  }
+  if (type == MetricType::stateset) {
+    if (o.states.empty()) {
+      throw InvalidValueError("metric " + quote_name(o.name) + " needs at least one state");
+    }
+    if (!o.exclusive_states && o.states.size() > 53) {
+      throw InvalidValueError("state set " + quote_name(o.name) + " has " +
+                              std::to_string(o.states.size()) + " states; at most 53");
+    }
+    // The state is a label named after the metric.
+    validate_label_name(o.name, o.name);
+    for (const std::string& label : o.required_labels) {
+      if (label == o.name) {
+        throw LabelError("label " + quote_name(label) + " of " + quote_name(o.name) +
+                         " is its state label");
+      }
+    }
+    for (std::size_t i = 0; i < o.states.size(); ++i) {
+      if (!is_valid_utf8(o.states[i])) {
+        throw InvalidValueError("a state of " + quote_name(o.name) + " is not valid UTF-8");
+      }
+      for (std::size_t j = 0; j < i; ++j) {
+        if (o.states[i] == o.states[j]) {
+          throw InvalidValueError("state " + quote_name(o.states[i]) + " of " + quote_name(o.name) +
+                                  " is given twice");
+        }
+      }
+    }
+    d.states = o.states;
+    d.exclusive_states = o.exclusive_states;
+  }
   d.max_series = o.max_series;
+  d.created_samples = o.created_samples;
   d.overflow = o.overflow;
   if (d.max_series != 0 && d.label_names.empty()) {
     throw LabelError("metric " + quote_name(o.name) +
@@ -205,7 +258,7 @@ MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& 
   MetricInfo info;
   info.name = d.name;
   info.description = d.help;
-  info.type = d.type;
+  info.type = stored_type(d.type);
   info.gauge_mode = d.gauge_mode;
   info.labels.reserve(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -224,6 +277,37 @@ void throw_unobservable(const MetricDescriptor& d) {
   throw UnobservableMetricError("metric " + quote_name(d.name) +
                                 " needs all its labels set before it can be used (labels: " +
                                 missing + "); call labels() first");
+}
+
+double unix_time_now() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+bool shows_created(const MetricDescriptor& d) {
+  if (d.type != MetricType::counter && d.type != MetricType::histogram &&
+      d.type != MetricType::summary) {
+    return false;
+  }
+  return d.created_samples.value_or(g_created_samples.load(std::memory_order_relaxed));
+}
+
+void check_new_series(const MetricDescriptor& d, const std::string_view* values) {
+  for (std::size_t i = 0; i < d.label_names.size(); ++i) {
+    const std::string_view v = values[i];
+    std::size_t at = 0;
+    while (at < v.size()) {
+      const std::size_t len = utf8_sequence(v, at);
+      if (len == 0) break;
+      at += len;
+    }
+    if (at == v.size()) continue;
+    // Two such values would print alike (each bad byte as U+FFFD): refused, not merged.
+    throw LabelError("the value of label " + quote_name(d.label_names[i]) + " of metric " +
+                     quote_name(d.name) + " is not valid UTF-8 (bad byte at offset " +
+                     std::to_string(at) + " of " + std::to_string(v.size()) +
+                     "); label values must be UTF-8 text");
+  }
 }
 
 void throw_not_finite(const MetricDescriptor& d, const char* operation, double value) {

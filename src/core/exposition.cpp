@@ -6,10 +6,13 @@
 #include <atomic>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
+#include "exposed_names.hpp"
 #include "pytheus/backends.hpp"
 #include "pytheus/descriptor.hpp"
 #include "pytheus/detail/format.hpp"
@@ -65,20 +68,16 @@ class TextWriter final : public MetricWriter {
 
   void family(std::string_view name, std::string_view help, MetricType type,
               std::string_view unit) override {
+    flush_count();
     type_ = type;
-    family_.clear();
-    if (!prefix_.empty()) {
-      family_ += prefix_;
-      family_ += '_';
-    }
-    family_ += name;
+    negative_buckets_ = false;
+    family_ = prefixed(prefix_, name);
+    raw_name_.assign(name);
+    claim(family_, type);
     const bool om = format_ == Format::openmetrics;
+    if (!om && type == MetricType::info) family_ += "_info";
     if (om && type == MetricType::counter && ends_with(family_, "_total")) {
       family_.resize(family_.size() - 6);
-    }
-    if (!seen_.insert(family_).second) {
-      throw CollectError("metric family \"" + family_ +
-                         "\" is yielded twice (by two collectors, or twice by one)");
     }
     if (om) {
       type_line(type == MetricType::untyped ? "unknown" : to_string(type));
@@ -92,36 +91,45 @@ class TextWriter final : public MetricWriter {
       help_line(help);
     } else {
       help_line(help);
-      type_line(to_string(type));
+      // The text format has no info or stateset: they are the conventional gauges.
+      type_line(to_string(stored_type(type)));
     }
   }
 
   void sample(std::string_view suffix, const LabelView* labels, std::size_t count,
               double value) override {
-    out_ += family_;
-    if (suffix.empty() && type_ == MetricType::counter && format_ == Format::openmetrics) {
-      out_ += "_total";
-    } else {
-      out_ += suffix;
+    const bool om = format_ == Format::openmetrics;
+    const bool distribution = type_ == MetricType::histogram || type_ == MetricType::summary;
+    if (suffix == "_created" && !om && (type_ == MetricType::counter || distribution)) {
+      return;  // the text format has no created timestamps
     }
-    if (count > 0) {
-      out_ += '{';
-      for (std::size_t i = 0; i < count; ++i) {
-        if (i) out_ += ',';
-        out_ += labels[i].name;
-        out_ += "=\"";
-        append_escaped(out_, labels[i].value, true);
-        if (format_ == Format::openmetrics && is_integral_bound(labels[i])) out_ += ".0";
-        out_ += '"';
+    if (om && distribution) {
+      // OpenMetrics: a sum is a counter, never negative, and absent where buckets are
+      // negative; a histogram's count goes with its sum (the +Inf bucket still says it).
+      if (suffix == "_bucket" && type_ == MetricType::histogram) {
+        for (std::size_t i = 0; i < count; ++i) {
+          if (labels[i].name == "le" && !labels[i].value.empty() && labels[i].value[0] == '-') {
+            negative_buckets_ = true;
+          }
+        }
+      } else if (suffix == "_count") {
+        flush_count();
+        line(pending_count_, suffix, labels, count, value);
+        return;
+      } else if (suffix == "_sum") {
+        const bool omit = value < 0 || (type_ == MetricType::histogram && negative_buckets_);
+        if (omit && type_ == MetricType::histogram) pending_count_.clear();
+        flush_count();
+        if (!omit) line(out_, suffix, labels, count, value);
+        return;
       }
-      out_ += '}';
+      flush_count();
     }
-    out_ += ' ';
-    append_double(out_, value);
-    out_ += '\n';
+    line(out_, suffix, labels, count, value);
   }
 
   void finish() {
+    flush_count();
     if (format_ == Format::openmetrics) out_ += "# EOF\n";
   }
 
@@ -130,9 +138,64 @@ class TextWriter final : public MetricWriter {
     return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
   }
 
-  // OpenMetrics writes `le` and `quantile` values as canonical floats: "1.0", not "1".
-  static bool is_integral_bound(const LabelView& l) {
-    if (l.name != "le" && l.name != "quantile") return false;
+  // Every name the family puts on the wire must be its own in the exposition: a collector
+  // that was not checked at registration (a custom one) fails the scrape here instead.
+  void claim(const std::string& family, MetricType type) {
+    if (!seen_.insert(family).second) {
+      throw CollectError("metric family \"" + family +
+                         "\" is yielded twice (by two collectors, or twice by one)");
+    }
+    for (std::string& sample : exposed_names(family, type)) {
+      auto [it, fresh] = exposed_.emplace(std::move(sample), family);
+      if (!fresh && it->second != family) {
+        throw CollectError("metric families " + quote_name(it->second) + " and " +
+                           quote_name(family) + " both expose " + quote_name(it->first));
+      }
+    }
+  }
+
+  void flush_count() {
+    out_ += pending_count_;
+    pending_count_.clear();
+  }
+
+  void line(std::string& out, std::string_view suffix, const LabelView* labels, std::size_t count,
+            double value) const {
+    out += family_;
+    if (suffix.empty() && type_ == MetricType::counter && format_ == Format::openmetrics) {
+      out += "_total";
+    } else if (type_ == MetricType::info && format_ == Format::prometheus) {
+      // the family name already ends with _info
+    } else {
+      out += suffix;
+    }
+    if (count > 0) {
+      out += '{';
+      for (std::size_t i = 0; i < count; ++i) {
+        if (i) out += ',';
+        // A state set's state label is named after the family, registry prefix included.
+        out += type_ == MetricType::stateset && labels[i].name == raw_name_
+                   ? std::string_view(family_)
+                   : labels[i].name;
+        out += "=\"";
+        append_escaped(out, labels[i].value, true);
+        if (format_ == Format::openmetrics && is_integral_bound(labels[i])) out += ".0";
+        out += '"';
+      }
+      out += '}';
+    }
+    out += ' ';
+    append_double(out, value);
+    out += '\n';
+  }
+
+  // OpenMetrics writes a histogram's `le` and a summary's `quantile` as canonical floats
+  // ("1.0", not "1"); the same label names on other types are plain labels, left alone.
+  bool is_integral_bound(const LabelView& l) const {
+    if (!(type_ == MetricType::histogram && l.name == "le") &&
+        !(type_ == MetricType::summary && l.name == "quantile")) {
+      return false;
+    }
     std::string_view v = l.value;
     if (!v.empty() && v[0] == '-') v.remove_prefix(1);
     if (v.empty()) return false;
@@ -162,8 +225,12 @@ class TextWriter final : public MetricWriter {
   const Format format_;
   const std::string prefix_;
   std::string family_;
+  std::string raw_name_;
   MetricType type_ = MetricType::untyped;
+  bool negative_buckets_ = false;
+  std::string pending_count_;
   std::unordered_set<std::string> seen_;
+  std::unordered_map<std::string, std::string> exposed_;
 };
 
 // Checks what a custom collector yields, so that a bad name fails the scrape with its name
@@ -179,6 +246,10 @@ void validate_families(const std::vector<MetricFamily>& families) {
           throw CollectError("a collector yielded invalid label name " + quote_name(label) +
                              " in metric " + quote_name(f.name));
         }
+        if (!is_valid_utf8(value)) {
+          throw CollectError("a collector yielded a value of label " + quote_name(label) +
+                             " in metric " + quote_name(f.name) + " that is not valid UTF-8");
+        }
       }
     }
   }
@@ -192,12 +263,22 @@ class PrefixedWriter final : public MetricWriter {
 
   void family(std::string_view name, std::string_view help, MetricType type,
               std::string_view unit) override {
+    type_ = type;
+    raw_.assign(name);
     if (prefix_.empty()) return out_.family(name, help, type, unit);
     name_.assign(prefix_).append("_").append(name);
     out_.family(name_, help, type, unit);
   }
   void sample(std::string_view suffix, const LabelView* labels, std::size_t count,
               double value) override {
+    if (type_ == MetricType::stateset && !prefix_.empty()) {
+      // The state label is named after the family: prefixed with it.
+      renamed_.assign(labels, labels + count);
+      for (LabelView& l : renamed_) {
+        if (l.name == raw_) l.name = name_;
+      }
+      return out_.sample(suffix, renamed_.data(), count, value);
+    }
     out_.sample(suffix, labels, count, value);
   }
 
@@ -205,6 +286,9 @@ class PrefixedWriter final : public MetricWriter {
   MetricWriter& out_;
   const std::string prefix_;
   std::string name_;
+  std::string raw_;
+  MetricType type_ = MetricType::untyped;
+  std::vector<LabelView> renamed_;
 };
 
 }  // namespace
@@ -216,16 +300,18 @@ void collect(const Registry& registry, MetricWriter& writer) {
   // the core hands it plain requests and gets plain rows back.
   std::vector<const MetricCollector*> bulk_metrics(collectors.size(), nullptr);
   std::vector<MetricRows> rows;
+  std::vector<MetricRequest> requests;
   detail::LoadedClass loaded = detail::loaded_class();
   if (loaded.cls->generate_samples) {
-    std::vector<MetricRequest> requests;
     for (std::size_t i = 0; i < collectors.size(); ++i) {
       const auto* mc = dynamic_cast<const MetricCollector*>(collectors[i].get());
       if (mc == nullptr || !mc->on_loaded_backend()) continue;
       const MetricDescriptor& d = mc->descriptor();
       bulk_metrics[i] = mc;
-      requests.push_back(
-          {d.name, d.type, d.label_names, d.bounds, d.gauge_mode, mc->label_sets()});
+      std::vector<double> created;
+      std::vector<std::vector<std::string>> local = mc->label_sets(created);
+      requests.push_back({d.name, detail::stored_type(d.type), d.label_names, d.bounds,
+                          d.gauge_mode, std::move(local), std::move(created)});
     }
     if (!requests.empty()) {
       try {
@@ -247,7 +333,9 @@ void collect(const Registry& registry, MetricWriter& writer) {
     const Collector& c = *collectors[i];
     try {
       if (bulk_metrics[i] != nullptr) {
-        detail::write_rows(writer, bulk_metrics[i]->descriptor(), rows[next_row++]);
+        detail::write_rows(writer, bulk_metrics[i]->descriptor(), rows[next_row],
+                           &requests[next_row]);
+        ++next_row;
       } else if (dynamic_cast<const MetricCollector*>(&c) != nullptr) {
         c.write_to(writer);
       } else {
@@ -302,47 +390,96 @@ std::string generate_metrics(const std::vector<const Registry*>& registries, For
   return out;
 }
 
-/// Picks the format a scraper asks for in its HTTP `Accept` header: OpenMetrics 1.0 when
-/// `application/openmetrics-text` (version 1.0.0, 0.0.1 or none) is acceptable with a
-/// quality at least that of everything else, else the Prometheus text format.
+namespace detail {
+namespace {
+
+// Splits `s` at `sep` outside double-quoted strings (which may hold `\"`): Accept parameters
+// may be quoted, and a quoted value may hold a comma or a semicolon.
+std::string_view next_token(std::string_view& s, char sep) {
+  bool quoted = false;
+  std::size_t i = 0;
+  for (; i < s.size(); ++i) {
+    const char c = s[i];
+    if (quoted && c == '\\') {
+      ++i;
+    } else if (c == '"') {
+      quoted = !quoted;
+    } else if (!quoted && c == sep) {
+      break;
+    }
+  }
+  std::string_view token = s.substr(0, i);
+  s = i < s.size() ? s.substr(i + 1) : std::string_view();
+  return trim(token);
+}
+
+// A parameter value without its quotes (escapes kept: no served value holds one).
+std::string_view unquote(std::string_view v) {
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') return v.substr(1, v.size() - 2);
+  return v;
+}
+
+// Parses an RFC 9110 qvalue ("0", "0.5", "1.000") into thousandths, independently of the C
+// locale; -1 for anything else.
+int parse_qvalue(std::string_view v) {
+  if (v.empty() || (v[0] != '0' && v[0] != '1')) return -1;
+  int q = (v[0] - '0') * 1000;
+  if (v.size() == 1) return q;
+  if (v[1] != '.' || v.size() > 5) return -1;
+  int scale = 100;
+  for (std::size_t i = 2; i < v.size(); ++i, scale /= 10) {
+    if (v[i] < '0' || v[i] > '9') return -1;
+    q += (v[i] - '0') * scale;
+  }
+  return q <= 1000 ? q : -1;
+}
+
+}  // namespace
+}  // namespace detail
+
+/// Picks the format a scraper asks for in its HTTP `Accept` header: of the media ranges we
+/// serve, the one with the highest quality, ties going to the one listed first. Served are
+/// `application/openmetrics-text` (version 1.0.0, 0.0.1 or none) as OpenMetrics, and
+/// `text/plain` (version 0.0.4 or none), `text/*` and `*/*` as the Prometheus text format;
+/// other types (protobuf, say) are skipped and q=0 means not acceptable. With nothing
+/// served acceptable, the Prometheus text format. Independent of the C locale.
 Format negotiate_format(std::string_view accept) {
-  double om_q = -1, other_q = -1;
+  int best_q = 0;
+  Format best = Format::prometheus;
   while (!accept.empty()) {
-    std::size_t comma = accept.find(',');
-    std::string_view range = detail::trim(accept.substr(0, comma));
-    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
-    std::size_t semi = range.find(';');
-    std::string_view type = detail::trim(range.substr(0, semi));
-    double q = 1;
+    std::string_view range = detail::next_token(accept, ',');
+    std::string_view type = detail::next_token(range, ';');
+    int q = 1000;
     std::string_view version;
-    while (semi != std::string_view::npos) {
-      range = range.substr(semi + 1);
-      semi = range.find(';');
-      std::string_view param = detail::trim(range.substr(0, semi));
+    bool has_version = false;
+    while (!range.empty()) {
+      std::string_view param = detail::next_token(range, ';');
       std::size_t eq = param.find('=');
       if (eq == std::string_view::npos) continue;
       std::string_view key = detail::trim(param.substr(0, eq));
-      std::string_view value = detail::trim(param.substr(eq + 1));
+      std::string_view value = detail::unquote(detail::trim(param.substr(eq + 1)));
       if (detail::iequals(key, "q")) {
-        try {
-          q = std::stod(std::string(value));
-        } catch (...) {
-          q = 0;
-        }
+        q = detail::parse_qvalue(value);
       } else if (detail::iequals(key, "version")) {
         version = value;
+        has_version = true;
       }
     }
-    if (type.empty() || q <= 0) continue;
+    if (q <= 0) continue;
+    std::optional<Format> served;
     if (detail::iequals(type, "application/openmetrics-text")) {
-      if (version.empty() || version == "1.0.0" || version == "0.0.1") {
-        om_q = std::max(om_q, q);
-      }
-    } else {
-      other_q = std::max(other_q, q);
+      if (!has_version || version == "1.0.0" || version == "0.0.1") served = Format::openmetrics;
+    } else if (detail::iequals(type, "text/plain")) {
+      if (!has_version || version == "0.0.4") served = Format::prometheus;
+    } else if (detail::iequals(type, "text/*") || type == "*/*") {
+      served = Format::prometheus;
+    }
+    if (served && q > best_q) {
+      best_q = q;
+      best = *served;
     }
   }
-  return om_q > 0 && om_q >= other_q ? Format::openmetrics : Format::prometheus;
+  return best;
 }
 
 }  // namespace pytheus

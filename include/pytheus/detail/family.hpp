@@ -67,6 +67,7 @@ class Family final : public MetricCollector,
 
   std::size_t size() const;
   std::vector<std::vector<std::string>> label_sets() const override;
+  std::vector<std::vector<std::string>> label_sets(std::vector<double>& created) const override;
   std::vector<MetricFamily> collect() const override;
   void write_to(MetricWriter& w) const override;
   void rebind(const BackendClass& from, const BackendClass& to,

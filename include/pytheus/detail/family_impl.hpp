@@ -93,6 +93,17 @@ std::vector<std::vector<std::string>> Family<S>::label_sets() const {
 }
 
 template <class S>
+std::vector<std::vector<std::string>> Family<S>::label_sets(std::vector<double>& created) const {
+  std::vector<std::vector<std::string>> out;
+  created.clear();
+  for (const auto& s : sorted_children()) {
+    out.push_back(s->values());
+    created.push_back(s->created());
+  }
+  return out;
+}
+
+template <class S>
 std::vector<MetricFamily> Family<S>::collect() const {
   FamilyBuilder builder;
   write_to(builder);
@@ -136,6 +147,7 @@ bool Family<S>::at_limit_locked() const {
 
 template <class S>
 std::shared_ptr<S> Family<S>::make_locked(std::size_t h, const std::string_view* values) {
+  check_new_series(*desc_, values);
   std::vector<std::string> owned(values, values + desc_->label_names.size());
   auto s = std::make_shared<S>(desc_, this->weak_from_this(), std::move(owned), next_seq_++);
   children_.emplace(h, s);
@@ -175,9 +187,9 @@ std::vector<std::shared_ptr<S>> Family<S>::sorted_children() const {
 template <class S>
 void Family<S>::write_series(MetricWriter& w, S& s, LabelView* labels, std::size_t n) const {
   if constexpr (is_histogram_series<S>::value) {
-    write_series_samples(w, *desc_, labels, n, s.get().snapshot());
+    write_series_samples(w, *desc_, labels, n, s.get().snapshot(), s.created());
   } else {
-    write_series_samples(w, *desc_, labels, n, s.get().get());
+    write_series_samples(w, *desc_, labels, n, s.get().get(), {}, s.created());
   }
 }
 

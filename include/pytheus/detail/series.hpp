@@ -25,6 +25,7 @@ class Series {
         family_(std::move(family)),
         values_(std::move(values)),
         seq_(seq),
+        created_(unix_time_now()),
         storage_(*desc_, values_) {}
 
   decltype(auto) get() { return storage_.get(*desc_, values_); }
@@ -32,6 +33,8 @@ class Series {
   std::shared_ptr<MetricCollector> family() const { return family_.lock(); }
   const std::vector<std::string>& values() const { return values_; }
   std::uint64_t seq() const { return seq_; }
+  // When this series was created (Unix seconds): its `_created` sample.
+  double created() const { return created_; }
   void rebind(const BackendClass& from, const BackendClass& to, const BackendConfig& config) {
     storage_.rebind(*desc_, values_, from, to, config);
   }
@@ -43,6 +46,7 @@ class Series {
   const std::weak_ptr<MetricCollector> family_;
   const std::vector<std::string> values_;
   const std::uint64_t seq_;
+  const double created_;
   Storage storage_;
 };
 
