@@ -92,6 +92,9 @@ struct MetricInfo {
   std::vector<std::pair<std::string, std::string>> labels;
   /// For a gauge, its mode as declared (backend_default: the backend decides).
   GaugeMode gauge_mode = GaugeMode::backend_default;
+  /// The prefix of the registry the metric was created in ("svc" exposes "svc_NAME"), or "".
+  /// A shared store keys by the exposed name, so that metrics that differ there never share.
+  std::string registry_prefix;
 };
 
 /// Backend is the interface of one stored value as the library sees it. Protocol types that
@@ -152,6 +155,8 @@ struct MetricRequest {
   /// The label values (declared order) of the series this process has, in creation order;
   /// a bulk read answers these first, then any series only other processes have.
   std::vector<std::vector<std::string>> local_series;
+  /// The prefix of the metric's registry, as in MetricInfo::registry_prefix.
+  std::string registry_prefix;
 };
 
 /// SeriesRow is one series as a bulk read returns it.

@@ -36,6 +36,8 @@ struct MetricDescriptor {
   /// Gauges: the mode as declared, and the label of the process in modes all and liveall.
   GaugeMode gauge_mode = GaugeMode::backend_default;
   std::string process_label;
+  /// The prefix of the registry the metric was created in (at construction), or "".
+  std::string registry_prefix;
 
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 

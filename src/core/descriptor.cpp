@@ -10,6 +10,7 @@
 #include "pytheus/detail/format.hpp"
 #include "pytheus/errors.hpp"
 #include "pytheus/labels.hpp"
+#include "pytheus/registry.hpp"
 
 namespace pytheus {
 
@@ -163,6 +164,7 @@ MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
     }
     d.process_label = o.process_label;
   }
+  if (Registry* r = o.registry.get()) d.registry_prefix = r->prefix();
   d.max_series = o.max_series;
   d.overflow = o.overflow;
   if (d.max_series != 0 && d.label_names.empty()) {
@@ -207,6 +209,7 @@ MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& 
   info.description = d.help;
   info.type = d.type;
   info.gauge_mode = d.gauge_mode;
+  info.registry_prefix = d.registry_prefix;
   info.labels.reserve(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     info.labels.emplace_back(d.label_names[i], values[i]);
