@@ -35,6 +35,12 @@ std::vector<std::string> metric_keys(const std::optional<std::string>& prefix,
                                      std::string_view name, MetricType type,
                                      const std::vector<double>& bounds);
 
+// A histogram bucket bound as Python pytheus writes it in a key: an integral bound below 1e16
+// as Python prints an int ("1", "2000000"), any other as Python's str() of a float
+// (shortest round trip; exponent form "1e-05", "1.5e+16" only below 1e-4 or from 1e16 up);
+// +Inf as "+Inf".
+std::string bucket_text(double bound);
+
 // The keys of a counter or gauge series; `bucket` (a value object a bucket-wise histogram
 // made) adds ":bucket".
 Keys value_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
