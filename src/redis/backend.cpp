@@ -104,7 +104,14 @@ void MultiProcessRedisBackend::Histogram::erase() {
 
 void MultiProcessRedisBackend::initialize(const BackendConfig& config) {
   auto inst = std::make_unique<detail::redis::Instance>(detail::redis::parse_config(config));
-  inst->flusher().connect_or_throw();
+  // An explicit load_backend fails clearly for a server it cannot use. The load that happens
+  // by itself at first use must not: an outage then is like any later one (updates are kept
+  // and sent when Redis is back), never an exception from every inc().
+  if (detail::loading_implicitly()) {
+    inst->flusher().try_connect();
+  } else {
+    inst->flusher().connect_or_throw();
+  }
   detail::redis::adopt(std::move(inst));
 }
 

@@ -38,12 +38,30 @@ void Flusher::connect_or_throw() {
   control_epoch_ = health_.epoch();
 }
 
+void Flusher::try_connect() {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  std::string why;
+  ensure_control(why, true);
+}
+
+namespace {
+
+// A round trip that timed out means a hung server, not a stale connection: trying again on a
+// new connection would only wait a second timeout (a connect to a stopped server succeeds,
+// its PING does not answer).
+bool timed_out(const std::string& why) {
+  return why.rfind("timed out", 0) == 0;
+}
+
+}  // namespace
+
 bool Flusher::flush(std::string& why, bool force) {
   std::lock_guard<std::mutex> lock(control_mu_);
   const bool reused = control_usable();
   if (force && pending() > 0 && !reused && !ensure_control(why, true)) return false;
   if (flush_locked(why)) return true;
-  return reused && !control_.is_open() && ensure_control(why, true) && flush_locked(why);
+  return reused && !control_.is_open() && !timed_out(why) && ensure_control(why, true) &&
+         flush_locked(why);
 }
 
 Reply Flusher::flush_and_read(const std::vector<KeyToRead>& keys) {
@@ -51,6 +69,7 @@ Reply Flusher::flush_and_read(const std::vector<KeyToRead>& keys) {
   std::string why;
   const bool reused = control_usable();
   for (int attempt = 0; attempt < (reused ? 2 : 1); ++attempt) {
+    if (attempt > 0 && timed_out(why)) break;
     if (!ensure_control(why, attempt > 0)) break;
     if (!flush_locked(why) && !control_.is_open()) continue;
     if (Reply r = read_keys(control_, keys, ttl_)) return r;

@@ -26,6 +26,8 @@ class Flusher {
 
   // Opens the control connection at load time; throws BackendError when it cannot.
   void connect_or_throw();
+  // The same without throwing: an unreachable server is marked down (retried later).
+  void try_connect();
 
   // Delivers every pending delta and deletion. Returns true when nothing is left pending;
   // else `why` says what failed. A connection that was open and fails is retried once on a
