@@ -67,6 +67,11 @@ std::string bucket_text(double bound) {
   return out;
 }
 
+std::string stored_name(std::string_view registry_prefix, std::string_view name) {
+  if (registry_prefix.empty()) return std::string(name);
+  return std::string(registry_prefix) + "_" + std::string(name);
+}
+
 std::string metric_key(const std::optional<std::string>& prefix, std::string_view name) {
   return prefix ? *prefix + "-" + std::string(name) : std::string(name);
 }
@@ -91,7 +96,7 @@ std::vector<std::string> metric_keys(const std::optional<std::string>& prefix,
 
 Keys value_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
                 std::optional<std::string_view> bucket) {
-  std::string key = metric_key(prefix, series.name);
+  std::string key = metric_key(prefix, stored_name(series.registry_prefix, series.name));
   if (bucket) key.append(":").append(*bucket);
   return keys_of({std::move(key)}, series);
 }
@@ -99,7 +104,8 @@ Keys value_keys(const std::optional<std::string>& prefix, const MetricInfo& seri
 Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
                     const std::vector<double>& bounds) {
   const MetricType type = bounds.empty() ? MetricType::summary : MetricType::histogram;
-  Keys k = keys_of(metric_keys(prefix, series.name, type, bounds), series);
+  Keys k = keys_of(
+      metric_keys(prefix, stored_name(series.registry_prefix, series.name), type, bounds), series);
   k.histogram = true;
   k.buckets = bounds.size();
   return k;

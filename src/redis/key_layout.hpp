@@ -25,6 +25,10 @@ struct Keys {
   bool histogram = false;  // histogram or summary
 };
 
+// The name a metric is stored under: its exposed name, `<registry_prefix>_<name>` when its
+// registry has a prefix, so that metrics whose exposed names differ never share a key.
+std::string stored_name(std::string_view registry_prefix, std::string_view name);
+
 // NAME, or P-NAME with key_prefix P.
 std::string metric_key(const std::optional<std::string>& prefix, std::string_view name);
 

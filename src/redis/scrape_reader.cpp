@@ -164,7 +164,8 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
   std::vector<KeyToRead> keys;
   for (std::size_t m = 0; m < metrics.size(); ++m) {
     const MetricRequest& r = metrics[m];
-    keys_of[m] = metric_keys(inst.cfg.key_prefix, r.name, r.type, r.bounds);
+    keys_of[m] =
+        metric_keys(inst.cfg.key_prefix, stored_name(r.registry_prefix, r.name), r.type, r.bounds);
   }
   for (std::size_t m = 0; m < metrics.size(); ++m) {
     for (const std::string& k : keys_of[m]) keys.push_back({&k, !metrics[m].label_names.empty()});
