@@ -26,6 +26,10 @@ struct Config {
   int command_timeout_ms = 1000;
   bool write_behind = true;
   int flush_interval_ms = 1000;
+  // What a gauge declared backend_default means (never backend_default itself).
+  GaugeMode gauge_mode = GaugeMode::shared;
+  // How long a process's heartbeat lives: a process silent this long is dead (live modes).
+  int process_ttl_s = 5;
 
   // Where the server is, as messages name it: "host:port" or "unix socket PATH".
   std::string endpoint() const;
