@@ -1,11 +1,23 @@
 // Multi-process semantics on Redis (issue 11): registries with prefixes never share storage,
 // one refused update never takes the others of its flush down, gauge modes and process
 // liveness.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <cmath>
 #include <thread>
 
 #include "redis_test_helpers.hpp"
+
+#if defined(__SANITIZE_THREAD__)
+// These tests fork processes that then start threads (their flusher).
+extern "C" const char* __tsan_default_options() {
+  return "die_after_fork=0";
+}
+#endif
 
 using namespace pytheus;
 using pytheus_test::RawRedis;
@@ -72,3 +84,147 @@ TEST_F(RedisTest, OneRefusedDeltaNeverTakesTheOthersOfItsFlushDown) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RedisModeTest, ::testing::Values("write_through", "write_behind"));
+
+// --- gauge modes and process liveness -------------------------------------------------------
+
+namespace {
+
+constexpr int kTtl = 1;  // process_ttl_s of these tests
+
+// A worker that sets its own value, increments and decrements it, counts, flushes, says so on
+// `ready`, then lives (heartbeats running) until it is killed.
+pid_t start_worker(Gauge& g, Counter& c, double value, int& ready_fd) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  const pid_t pid = pytheus_test::fork_child([&] {
+    close(fds[0]);
+    Gauge q = g.labels({{"queue", "q"}});
+    q.set(value);
+    q.inc(2);
+    q.dec(1);
+    c.inc(5);
+    if (!MultiProcessRedisBackend::flush()) return 4;
+    const char byte = 1;
+    if (write(fds[1], &byte, 1) != 1) return 5;
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  });
+  close(fds[1]);
+  ready_fd = fds[0];
+  return pid;
+}
+
+bool wait_ready(int fd) {
+  char byte = 0;
+  const bool ok = read(fd, &byte, 1) == 1;
+  close(fd);
+  return ok;
+}
+
+// The scrape's samples of `level` as text lines, sorted.
+std::vector<std::string> level_lines(CollectorRegistry& reg) {
+  std::vector<std::string> lines;
+  const std::string text = generate_metrics(reg);
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t end = text.find('\n', at);
+    const std::string line = text.substr(at, end - at);
+    if (line.rfind("level{", 0) == 0) lines.push_back(line);
+    at = end + 1;
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+struct ModeCase {
+  std::string write_mode;
+  std::string gauge_mode;
+};
+
+std::string case_name(const ::testing::TestParamInfo<ModeCase>& info) {
+  return info.param.write_mode + "_" + info.param.gauge_mode;
+}
+
+}  // namespace
+
+class RedisGaugeModes : public RedisTest, public ::testing::WithParamInterface<ModeCase> {};
+
+// Four workers each set() their own value (10, 20, 30, 40, then +2 -1), one after the other;
+// the scrape shows what the mode means. Then the last worker is killed with SIGKILL: live
+// modes leave it out within the TTL, the others keep its value, the counter stays exact.
+TEST_P(RedisGaugeModes, FourProcessesThenOneKilled) {
+  const ModeCase& mc = GetParam();
+  RedisServer server;
+  nlohmann::json cfg = pytheus_test::mode_config(mc.write_mode);
+  cfg["process_ttl_s"] = kTtl;
+  load(server, cfg);
+  CollectorRegistry reg;
+  Gauge g("level", "Level.", {"queue"}, {}, &reg, parse_gauge_mode(mc.gauge_mode));
+  Counter c("jobs_total", "Jobs.", {}, {}, &reg);
+  std::vector<pid_t> workers;
+  for (int i = 0; i < 4; ++i) {
+    int ready = -1;
+    workers.push_back(start_worker(g, c, 10.0 * (i + 1), ready));
+    ASSERT_TRUE(wait_ready(ready)) << "worker " << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // distinct set() times
+  }
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  auto pid_line = [&](int i, const char* value) {
+    return "level{queue=\"q\",pid=\"" + std::to_string(workers[i]) + "@" + host + "\"} " +
+           value;
+  };
+  auto one = [](const char* value) { return std::vector<std::string>{std::string("level{queue=\"q\"} ") + value}; };
+  std::map<std::string, std::vector<std::string>> before = {
+      {"shared", one("41")}, {"sum", one("104")}, {"livesum", one("104")},
+      {"max", one("41")},    {"livemax", one("41")}, {"min", one("11")},
+      {"livemin", one("11")}, {"mostrecent", one("41")}, {"livemostrecent", one("41")}};
+  std::vector<std::string> all4 = {pid_line(0, "11"), pid_line(1, "21"), pid_line(2, "31"),
+                                   pid_line(3, "41")};
+  std::sort(all4.begin(), all4.end());
+  before["all"] = before["liveall"] = all4;
+  EXPECT_EQ(level_lines(reg), before.at(mc.gauge_mode));
+
+  kill(workers[3], SIGKILL);
+  pytheus_test::wait_child(workers[3]);
+  std::map<std::string, std::vector<std::string>> after = before;
+  after["livesum"] = one("63");
+  after["livemax"] = one("31");
+  after["livemostrecent"] = one("31");
+  std::vector<std::string> all3 = {pid_line(0, "11"), pid_line(1, "21"), pid_line(2, "31")};
+  std::sort(all3.begin(), all3.end());
+  after["liveall"] = all3;
+  const auto killed = std::chrono::steady_clock::now();
+  const auto deadline = killed + std::chrono::milliseconds(kTtl * 1000 + 1500);
+  std::vector<std::string> now = level_lines(reg);
+  while (now != after.at(mc.gauge_mode) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    now = level_lines(reg);
+  }
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  EXPECT_EQ(now, after.at(mc.gauge_mode)) << "after " << took << " s";
+  if (is_live(parse_gauge_mode(mc.gauge_mode))) {
+    std::printf("[figures] %s/%s: killed worker left the scrape after %.2f s (TTL %d s)\n",
+                mc.write_mode.c_str(), mc.gauge_mode.c_str(), took, kTtl);
+  }
+  // Non-live modes keep the dead worker's value a while later too.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(level_lines(reg), after.at(mc.gauge_mode));
+  EXPECT_NE(generate_metrics(reg).find("jobs_total 20\n"), std::string::npos);
+  for (int i = 0; i < 3; ++i) {
+    kill(workers[i], SIGKILL);
+    pytheus_test::wait_child(workers[i]);
+  }
+}
+
+std::vector<ModeCase> all_cases() {
+  std::vector<ModeCase> v;
+  for (const char* w : {"write_through", "write_behind"}) {
+    for (const char* m : {"shared", "all", "sum", "max", "min", "mostrecent", "liveall", "livesum",
+                          "livemax", "livemin", "livemostrecent"}) {
+      v.push_back({w, m});
+    }
+  }
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, RedisGaugeModes, ::testing::ValuesIn(all_cases()), case_name);

@@ -26,7 +26,7 @@ struct Series {
   Series(Instance& i, MetricInfo m, Keys k, std::size_t ncounts)
       : inst(i),
         info(std::move(m)),
-        keys(std::make_shared<const Keys>(std::move(k))),
+        keys(std::make_shared<Keys>(std::move(k))),  // not const: a forked child rekeys it
         slot(inst.new_slot(keys, ncounts)) {}
   ~Series() { inst.retire(slot); }
 
@@ -46,6 +46,16 @@ using detail::redis::Series;
 MultiProcessRedisBackend::MultiProcessRedisBackend(const BackendConfig&, const MetricInfo& metric,
                                                    std::optional<std::string_view> bucket) {
   detail::redis::Instance& inst = current_instance();
+  const GaugeMode mode = metric.type == MetricType::gauge && !bucket
+                             ? inst.resolve(metric.gauge_mode)
+                             : GaugeMode::shared;
+  if (is_per_process(mode)) {
+    detail::redis::Keys k = detail::redis::per_process_keys(inst.cfg.key_prefix, metric, mode,
+                                                            inst.liveness().id());
+    inst.per_process_key(k.keys[0], is_live(mode));
+    series_ = std::make_unique<Series>(inst, metric, std::move(k), 0);
+    return;
+  }
   series_ = std::make_unique<Series>(
       inst, metric, detail::redis::value_keys(inst.cfg.key_prefix, metric, bucket), 0);
 }

@@ -23,8 +23,12 @@
 
 namespace pytheus::detail::redis {
 
-Flusher::Flusher(const Config& cfg, Health& health, DeltaStore& store)
-    : cfg_(cfg), health_(health), store_(store), ttl_(std::to_string(cfg.expire_key_time)) {
+Flusher::Flusher(const Config& cfg, Health& health, DeltaStore& store, Liveness& liveness)
+    : cfg_(cfg),
+      health_(health),
+      store_(store),
+      liveness_(liveness),
+      ttl_(std::to_string(cfg.expire_key_time)) {
   new_identity();
 }
 
@@ -59,9 +63,48 @@ bool Flusher::flush(std::string& why, bool force) {
   std::lock_guard<std::mutex> lock(control_mu_);
   const bool reused = control_usable();
   if (force && pending() > 0 && !reused && !ensure_control(why, true)) return false;
-  if (flush_locked(why)) return true;
-  return reused && !control_.is_open() && !timed_out(why) && ensure_control(why, true) &&
-         flush_locked(why);
+  const bool done = flush_locked(why) || (reused && !control_.is_open() && !timed_out(why) &&
+                                          ensure_control(why, true) && flush_locked(why));
+  if (done) beat_if_due();
+  return done;
+}
+
+// The heartbeat (and now and then the garbage collection) of per-process gauges. control_mu_
+// held.
+void Flusher::beat_if_due() {
+  if (!liveness_.due()) return;
+  std::string why;
+  if (!ensure_control(why)) return;
+  if (!liveness_.beat(control_)) control_failed(why);
+}
+
+Reply Flusher::run(const std::vector<std::string>& args) {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  std::string why;
+  if (ensure_control(why)) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const std::string& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    control_.append(static_cast<int>(argv.size()), argv.data(), lens.data());
+    Reply r;
+    if (control_.send() && (r = control_.read())) return r;
+    control_failed(why);
+  }
+  throw CollectError("Redis at " + health_.endpoint() + " is unreachable (" + why +
+                     "); refusing to answer with stale values");
+}
+
+void Flusher::leave() {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  if (!control_usable() || pending() > 0) return;
+  liveness_.leave(control_);
+  const char* argv[2] = {"DEL", seq_key_.data()};
+  const std::size_t lens[2] = {3, seq_key_.size()};
+  control_.append(2, argv, lens);
+  if (control_.send()) control_.read();
 }
 
 Reply Flusher::flush_and_read(const std::vector<KeyToRead>& keys) {
@@ -187,6 +230,10 @@ void Flusher::append_entry(const Entry& e, std::size_t& cmds) {
     if (e.has_set) {
       append_set(control_, k.keys[0], k.field, Number(e.set_value));
       ++cmds;
+      if (k.stamped) {
+        append_set(control_, k.keys[1], k.field, Number(e.set_time_ms));
+        ++cmds;
+      }
     }
     if (e.value != 0) {
       append_incr(control_, k.keys[0], k.field, Number(e.value));
@@ -327,15 +374,28 @@ void Flusher::stop() {
 
 void Flusher::main() {
   std::unique_lock<std::mutex> lock(thread_mu_);
+  std::int64_t waited = 0;  // ms since the last flush
+  bool first = true;
   while (!stopped_) {
-    cv_.wait_for(lock, std::chrono::milliseconds(cfg_.flush_interval_ms),
-                 [this] { return stopped_; });
+    // With per-process gauges the thread also wakes for each heartbeat, the first at once.
+    int step = cfg_.flush_interval_ms;
+    if (liveness_.active()) step = first ? 0 : std::min(step, liveness_.period_ms());
+    first = false;
+    if (step > 0) {
+      cv_.wait_for(lock, std::chrono::milliseconds(step), [this] { return stopped_; });
+    }
     if (stopped_) break;
+    waited += step;
     lock.unlock();
     {
       std::lock_guard<std::mutex> control(control_mu_);
       std::string why;
-      flush_locked(why);
+      bool usable = true;
+      if (waited >= cfg_.flush_interval_ms) {
+        waited = 0;
+        usable = flush_locked(why) || control_.is_open();
+      }
+      if (usable) beat_if_due();
     }
     lock.lock();
   }

@@ -21,7 +21,8 @@ bool settled(Sent sent) {
 Instance::Instance(Config c)
     : cfg(std::move(c)),
       health_(cfg.endpoint(), std::clamp(cfg.flush_interval_ms, 100, 1000)),
-      flusher_(cfg, health_, store_),
+      liveness_(cfg),
+      flusher_(cfg, health_, store_, liveness_),
       write_through_(cfg, health_) {}
 
 bool Instance::deferred(const Slot& s) const {
@@ -30,6 +31,7 @@ bool Instance::deferred(const Slot& s) const {
 }
 
 void Instance::change(Slot& s, bool set, double v) {
+  if (s.keys->per_process) flusher_.ensure_running();  // the heartbeat, in every write mode
   if (!deferred(s) && settled(write_through_.send_value(*s.keys, set, v))) return;
   dirtied(set ? store_.set(s, v) : store_.add(s, v));
 }
@@ -66,7 +68,8 @@ void Instance::unlock_in_parent() {
 // threads are not ours.
 void Instance::reset_in_child(std::vector<std::thread*>& abandoned_threads) {
   health_.reset_in_child();
-  store_.reset_in_child();
+  liveness_.reset_in_child();
+  store_.reset_in_child(liveness_.id());
   flusher_.reset_in_child(abandoned_threads);
 }
 

@@ -111,6 +111,65 @@ Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& 
   return k;
 }
 
+std::string process_id(long pid, std::string_view host) {
+  return std::to_string(pid) + "@" + std::string(host);
+}
+
+Keys per_process_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
+                      GaugeMode mode, std::string_view proc) {
+  const std::string base = metric_key(prefix, stored_name(series.registry_prefix, series.name));
+  Keys k;
+  k.hash = true;
+  k.per_process = true;
+  k.field = std::string(proc) + "|" + (series.labels.empty() ? "" : labels_field(series.labels));
+  k.keys.push_back(base + kProcSuffix);
+  if (mode == GaugeMode::mostrecent || mode == GaugeMode::livemostrecent) {
+    k.stamped = true;
+    k.keys.push_back(base + kStampSuffix);
+  }
+  return k;
+}
+
+std::vector<std::string> per_process_metric_keys(const std::optional<std::string>& prefix,
+                                                 std::string_view name, GaugeMode mode) {
+  const std::string base = metric_key(prefix, name);
+  std::vector<std::string> keys = {base + kProcSuffix};
+  if (mode == GaugeMode::mostrecent || mode == GaugeMode::livemostrecent) {
+    keys.push_back(base + kStampSuffix);
+  }
+  return keys;
+}
+
+std::string stamp_key_of(const std::string& proc_key) {
+  const std::size_t n = std::char_traits<char>::length(kProcSuffix);
+  return proc_key.substr(0, proc_key.size() - n) + kStampSuffix;
+}
+
+bool split_process_field(std::string_view field, std::string_view& proc,
+                         std::string_view& labels) {
+  const std::size_t bar = field.find('|');
+  if (bar == std::string_view::npos || bar == 0) return false;
+  proc = field.substr(0, bar);
+  labels = field.substr(bar + 1);
+  return true;
+}
+
+std::string heartbeat_key(const std::optional<std::string>& prefix, std::string_view proc) {
+  return metric_key(prefix, "pytheus_proc:" + std::string(proc));
+}
+
+std::string processes_key(const std::optional<std::string>& prefix) {
+  return metric_key(prefix, "pytheus_procs");
+}
+
+std::string process_keys_key(const std::optional<std::string>& prefix) {
+  return metric_key(prefix, "pytheus_proc_keys");
+}
+
+std::string gc_lock_key(const std::optional<std::string>& prefix) {
+  return metric_key(prefix, "pytheus_proc_gc");
+}
+
 std::string field_of(const std::vector<std::string>& names,
                      const std::vector<std::string>& values) {
   std::vector<std::pair<std::string, std::string>> sorted;
