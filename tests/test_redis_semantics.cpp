@@ -228,3 +228,92 @@ std::vector<ModeCase> all_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RedisGaugeModes, ::testing::ValuesIn(all_cases()), case_name);
+
+// Churn: thousands of short-lived workers, each updating a counter, a histogram and a livesum
+// gauge, then exiting. Keys and per-process fields stay bounded (dead processes' fields are
+// collected); scrape times are printed (docs/redis.md has the figures).
+TEST_F(RedisTest, ChurnOfShortLivedProcessesKeepsKeysBounded) {
+#ifdef PYTHEUS_TEST_SANITIZED
+  constexpr int kProcesses = 200;
+#else
+  constexpr int kProcesses = 2000;
+#endif
+  constexpr int kParallel = 16;
+  RedisServer server;
+  load(server, {{"write_mode", "write_behind"}, {"flush_interval_ms", 100}, {"process_ttl_s", kTtl}});
+  CollectorRegistry reg;
+  Counter jobs("churn_jobs_total", "Jobs.", {}, {}, &reg);
+  Histogram lat("churn_seconds", "Latency.", {}, {}, &reg, {0.1, 1});
+  Gauge busy("churn_busy", "Busy workers.", {}, {}, &reg, GaugeMode::livesum);
+  Gauge peak("churn_peak", "Peak.", {}, {}, &reg, GaugeMode::max);
+  busy.set(1);  // the parent is a live process too (it heartbeats and collects)
+  ASSERT_TRUE(MultiProcessRedisBackend::flush());
+  RawRedis raw(server.port());
+  auto scrape_ms = [&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    (void)generate_metrics(reg);
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+        .count();
+  };
+  std::vector<std::string> figures;
+  long long max_keys = 0, max_fields = 0;
+  int next_figure = kProcesses / 4;
+  const auto churn_start = std::chrono::steady_clock::now();
+  for (int started = 0; started < kProcesses;) {
+    std::vector<pid_t> batch;
+    for (int i = 0; i < kParallel && started < kProcesses; ++i, ++started) {
+      const int n = started;
+      std::fflush(nullptr);
+      const pid_t pid = fork();
+      if (pid == 0) {
+        busy.set(1);
+        peak.set(n);
+        jobs.inc();
+        lat.observe(0.5);
+        busy.dec();
+        // A clean exit: the exit handler flushes and deletes the heartbeat.
+        std::exit(0);
+      }
+      batch.push_back(pid);
+    }
+    for (pid_t pid : batch) EXPECT_EQ(pytheus_test::wait_child(pid), 0);
+    max_keys = std::max(max_keys, raw.integer({"DBSIZE"}));
+    max_fields = std::max(max_fields, raw.integer({"HLEN", "churn_busy:proc"}));
+    if (started >= next_figure) {
+      next_figure += kProcesses / 4;
+      char line[160];
+      std::snprintf(line, sizeof line,
+                    "after %d processes: scrape %.2f ms, DBSIZE %lld, HLEN churn_busy:proc %lld, "
+                    "HLEN churn_peak:proc %lld",
+                    started, scrape_ms(), raw.integer({"DBSIZE"}),
+                    raw.integer({"HLEN", "churn_busy:proc"}),
+                    raw.integer({"HLEN", "churn_peak:proc"}));
+      figures.push_back(line);
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - churn_start).count();
+  const double per_second = kProcesses / seconds;
+  // Two collection periods later, only the parent's fields are left in the live-mode key.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500 * kTtl));
+  ASSERT_TRUE(MultiProcessRedisBackend::flush());
+  for (const auto& f : figures) std::printf("[figures] churn: %s\n", f.c_str());
+  std::printf("[figures] churn: %d processes in %.1f s (%.0f/s), peak DBSIZE %lld, peak HLEN "
+              "churn_busy:proc %lld\n",
+              kProcesses, seconds, per_second, max_keys, max_fields);
+  EXPECT_EQ(raw.integer({"HLEN", "churn_busy:proc"}), 1);
+  // Bounded by the processes of the last collection periods (one every TTL, a field lives at
+  // most about two), not by all of them: the bound is in processes per TTL, not a speed.
+  EXPECT_LE(max_fields, static_cast<long long>(per_second * 3 * kTtl) + 2 * kParallel);
+  // Metric keys, the parent's heartbeat, sequence key and bookkeeping; exited workers leave
+  // nothing but (non-live mode `max`) their field until expire_key_time.
+  EXPECT_LE(raw.integer({"DBSIZE"}), 16);
+  const auto f = collect(reg);
+  EXPECT_EQ(sample_value(f, "churn_jobs_total", ""), kProcesses);
+  EXPECT_EQ(sample_value(f, "churn_seconds", "_count"), kProcesses);
+  EXPECT_EQ(sample_value(f, "churn_busy", ""), 1);
+  EXPECT_EQ(sample_value(f, "churn_peak", ""), kProcesses - 1);
+  std::printf("[figures] churn: final scrape %.2f ms, HLEN churn_peak:proc %lld (non-live mode "
+              "keeps dead processes' values for expire_key_time)\n",
+              scrape_ms(), raw.integer({"HLEN", "churn_peak:proc"}));
+}

@@ -63,9 +63,9 @@ bool Flusher::flush(std::string& why, bool force) {
   std::lock_guard<std::mutex> lock(control_mu_);
   const bool reused = control_usable();
   if (force && pending() > 0 && !reused && !ensure_control(why, true)) return false;
+  beat_if_due();  // before per-process values, so that no value is from an unknown process
   const bool done = flush_locked(why) || (reused && !control_.is_open() && !timed_out(why) &&
                                           ensure_control(why, true) && flush_locked(why));
-  if (done) beat_if_due();
   return done;
 }
 
@@ -114,6 +114,7 @@ Reply Flusher::flush_and_read(const std::vector<KeyToRead>& keys) {
   for (int attempt = 0; attempt < (reused ? 2 : 1); ++attempt) {
     if (attempt > 0 && timed_out(why)) break;
     if (!ensure_control(why, attempt > 0)) break;
+    beat_if_due();
     if (!flush_locked(why) && !control_.is_open()) continue;
     if (Reply r = read_keys(control_, keys, ttl_)) return r;
     control_failed(why);
@@ -390,12 +391,11 @@ void Flusher::main() {
     {
       std::lock_guard<std::mutex> control(control_mu_);
       std::string why;
-      bool usable = true;
+      beat_if_due();
       if (waited >= cfg_.flush_interval_ms) {
         waited = 0;
-        usable = flush_locked(why) || control_.is_open();
+        flush_locked(why);
       }
-      if (usable) beat_if_due();
     }
     lock.lock();
   }

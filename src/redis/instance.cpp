@@ -27,7 +27,7 @@ Instance::Instance(Config c)
 
 bool Instance::deferred(const Slot& s) const {
   return cfg.write_behind || s.dirty.load(std::memory_order_seq_cst) || health_.is_down() ||
-         flusher_.erasing();
+         flusher_.erasing() || (s.keys->per_process && !liveness_.announced());
 }
 
 void Instance::change(Slot& s, bool set, double v) {

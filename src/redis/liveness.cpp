@@ -126,7 +126,7 @@ bool Liveness::beat(Connection& c) {
     new_members_.insert(new_members_.end(), members.begin(), members.end());
     return false;
   }
-  last_beat_.store(now, std::memory_order_relaxed);
+  last_beat_.store(now, std::memory_order_release);
   if (!try_gc) return true;
   last_gc_ = now;
   const redisReply* lock = r.back().get();

@@ -29,6 +29,9 @@ class Liveness {
   // the garbage collection of every process. `live`: its mode drops dead processes at once.
   void note_key(const std::string& key, bool live);
   bool active() const { return active_.load(std::memory_order_acquire); }
+  // True once this process's heartbeat was sent: until then its per-process values go
+  // through the flusher, which sends the heartbeat first.
+  bool announced() const { return last_beat_.load(std::memory_order_acquire) != 0; }
 
   // Milliseconds between heartbeats.
   int period_ms() const { return period_ms_; }

@@ -151,7 +151,7 @@ class ProcessReader {
   }
 
   void add_local(const std::vector<std::string>& values) {
-    std::string canonical = field_of(label_names_, values);
+    std::string canonical = label_names_.empty() ? "" : field_of(label_names_, values);
     if (by_labels_.count(canonical)) return;
     by_labels_.emplace(std::move(canonical), series_.size());
     series_.push_back({values, {}});
@@ -200,8 +200,13 @@ class ProcessReader {
     MetricRows out;
     for (std::size_t i = 0; i < series_.size(); ++i) {
       Series& s = series_[i];
-      const bool local = i < local_;
-      if (local) s.procs[own_].has_value = true;  // this process has it (0 until written)
+      // A series this process has but no process has written reads 0, as in one process;
+      // once any process has written it, only written values count (a process that merely
+      // defines a gauge, a pre-fork master say, never drags min or max to 0).
+      if (i < local_ && std::none_of(s.procs.begin(), s.procs.end(),
+                                     [](const auto& p) { return p.second.has_value; })) {
+        s.procs[own_].has_value = true;
+      }
       std::vector<std::pair<const std::string*, const Proc*>> procs;
       for (const auto& [id, p] : s.procs) {
         if (!p.has_value) continue;  // a time without a value: a field being deleted
