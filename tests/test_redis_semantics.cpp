@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <ostream>
 #include <cmath>
 #include <thread>
 
@@ -139,6 +140,10 @@ struct ModeCase {
   std::string write_mode;
   std::string gauge_mode;
 };
+
+void PrintTo(const ModeCase& c, std::ostream* os) {
+  *os << c.write_mode << "/" << c.gauge_mode;
+}
 
 std::string case_name(const ::testing::TestParamInfo<ModeCase>& info) {
   return info.param.write_mode + "_" + info.param.gauge_mode;
