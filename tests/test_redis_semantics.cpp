@@ -322,3 +322,68 @@ TEST_F(RedisTest, ChurnOfShortLivedProcessesKeepsKeysBounded) {
               "keeps dead processes' values for expire_key_time)\n",
               scrape_ms(), raw.integer({"HLEN", "churn_peak:proc"}));
 }
+
+// A non-live mode keeps a dead process's last value for expire_key_time after it was last
+// seen, then the collection deletes it: bounded, unlike a value nobody ever removes.
+TEST_F(RedisTest, NonLiveModesKeepDeadValuesForExpireKeyTime) {
+  RedisServer server;
+  load(server, {{"write_mode", "write_behind"},
+                {"flush_interval_ms", 50},
+                {"process_ttl_s", kTtl},
+                {"expire_key_time", 3}});
+  CollectorRegistry reg;
+  Gauge g("kept", "Kept.", {}, {}, &reg, GaugeMode::sum);
+  Counter c("kept_jobs_total", "Jobs.", {}, {}, &reg);
+  g.set(1);  // the parent is alive, and collects
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t worker = pytheus_test::fork_child([&] {
+    g.set(5);
+    c.inc();
+    if (!MultiProcessRedisBackend::flush()) return 4;
+    const char byte = 1;
+    if (write(fds[1], &byte, 1) != 1) return 5;
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  });
+  close(fds[1]);
+  ASSERT_TRUE(wait_ready(fds[0]));
+  kill(worker, SIGKILL);
+  pytheus_test::wait_child(worker);
+  auto value = [&] { return sample_value(collect(reg), "kept", ""); };
+  EXPECT_EQ(value(), 6);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500 * kTtl));
+  EXPECT_EQ(value(), 6);  // dead, and kept
+  RawRedis raw(server.port());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (value() != 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(value(), 1);
+  EXPECT_EQ(raw.integer({"HLEN", "kept:proc"}), 1);
+  EXPECT_EQ(sample_value(collect(reg), "kept_jobs_total", ""), 1);  // counters never lose it
+}
+
+// Per-process values in one write-behind window: a set after incs ends as the set value plus
+// the later incs; get() is this process's own value.
+TEST_P(RedisModeTest, PerProcessSetAfterIncsInOneWindow) {
+  RedisServer server;
+  nlohmann::json cfg = pytheus_test::mode_config(GetParam());
+  cfg["flush_interval_ms"] = 600000;
+  cfg["gauge_mode"] = "livesum";  // through backend_default
+  load(server, cfg);
+  CollectorRegistry reg;
+  Gauge g("window", "Window.", {"k"}, {}, &reg);
+  Gauge w = g.labels({{"k", "v"}});
+  w.inc(5);
+  w.set(2);
+  w.inc(1);
+  ASSERT_TRUE(MultiProcessRedisBackend::flush());
+  EXPECT_EQ(w.get(), 3);
+  EXPECT_EQ(sample_value(collect(reg), "window", "", {{"k", "v"}}), 3);
+  RawRedis raw(server.port());
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  const std::string field = std::to_string(getpid()) + "@" + host + R"(|{"k": "v"})";
+  EXPECT_EQ(raw.hash("window:proc").at(field), "3");
+  EXPECT_EQ(raw.integer({"EXISTS", "window"}), 0);  // nothing in the shared layout
+}
