@@ -599,8 +599,7 @@ TEST_P(RedisHungServer, FlushAndScrapeTakeOneTimeout) {
     const auto t0 = Clock::now();
     EXPECT_FALSE(MultiProcessRedisBackend::flush());
     const double took = ms_since(t0);
-    std::printf("[figures] flush against a hung server: %.0f ms (timeout %d ms)\n", took,
-                kTimeout);
+    std::printf("[figures] flush against a hung server: %.0f ms (timeout %d ms)\n", took, kTimeout);
     EXPECT_LT(took, 1.8 * kTimeout);
     server.resume();
     ASSERT_TRUE(flush_within(10));
@@ -610,11 +609,10 @@ TEST_P(RedisHungServer, FlushAndScrapeTakeOneTimeout) {
   const auto t1 = Clock::now();
   EXPECT_THROW(generate_metrics(reg), CollectError);
   const double took = ms_since(t1);
-  std::printf("[figures] scrape against a hung server: %.0f ms (timeout %d ms)\n", took,
-              kTimeout);
+  std::printf("[figures] scrape against a hung server: %.0f ms (timeout %d ms)\n", took, kTimeout);
   EXPECT_LT(took, 1.8 * kTimeout);
   server.resume();
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, RedisHungServer,
-                         ::testing::Values("write_through", "write_behind"), param_name);
+INSTANTIATE_TEST_SUITE_P(Modes, RedisHungServer, ::testing::Values("write_through", "write_behind"),
+                         param_name);

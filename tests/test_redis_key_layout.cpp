@@ -123,14 +123,28 @@ TEST(RedisKeyLayout, SequenceKeyIsPrefixed) {
 // Bucket keys must be the ones Python pytheus writes (issue 11, edge 4): an integral bound as
 // Python prints an int, any other as Python's str() of a float.
 const std::vector<std::pair<double, const char*>> kBucketTable = {
-    {0.005, "0.005"},       {0.00025, "0.00025"},   {0.0001, "0.0001"},
-    {1e-05, "1e-05"},       {1.5e-07, "1.5e-07"},   {2.5e-300, "2.5e-300"},
-    {0.1, "0.1"},           {0.3, "0.3"},           {2.5, "2.5"},
-    {1, "1"},               {5, "5"},               {10, "10"},
-    {100000, "100000"},     {2000000, "2000000"},   {-3, "-3"},
-    {123456.75, "123456.75"}, {9999999999999998, "9999999999999998"},
-    {1e16, "1e+16"},        {1.5e16, "1.5e+16"},    {1e100, "1e+100"},
-    {1.7976931348623157e308, "1.7976931348623157e+308"}, {-0.5, "-0.5"},
+    {0.005, "0.005"},
+    {0.00025, "0.00025"},
+    {0.0001, "0.0001"},
+    {1e-05, "1e-05"},
+    {1.5e-07, "1.5e-07"},
+    {2.5e-300, "2.5e-300"},
+    {0.1, "0.1"},
+    {0.3, "0.3"},
+    {2.5, "2.5"},
+    {1, "1"},
+    {5, "5"},
+    {10, "10"},
+    {100000, "100000"},
+    {2000000, "2000000"},
+    {-3, "-3"},
+    {123456.75, "123456.75"},
+    {9999999999999998, "9999999999999998"},
+    {1e16, "1e+16"},
+    {1.5e16, "1.5e+16"},
+    {1e100, "1e+100"},
+    {1.7976931348623157e308, "1.7976931348623157e+308"},
+    {-0.5, "-0.5"},
 };
 
 TEST(RedisKeyLayout, BucketBoundsArePrintedAsPythonPrintsThem) {
@@ -145,8 +159,9 @@ TEST(RedisKeyLayout, BucketBoundsArePrintedAsPythonPrintsThem) {
 // str(float(b)).
 TEST(RedisKeyLayout, BucketBoundsMatchPythonsOwnStr) {
   if (std::system("python3 -c 'pass' >/dev/null 2>&1") != 0) GTEST_SKIP() << "no python3";
-  std::string script = "import sys\nfor line in sys.stdin:\n    b = float.fromhex(line.strip())\n"
-                       "    print(str(int(b)) if b == int(b) and abs(b) < 1e16 else str(b))\n";
+  std::string script =
+      "import sys\nfor line in sys.stdin:\n    b = float.fromhex(line.strip())\n"
+      "    print(str(int(b)) if b == int(b) and abs(b) < 1e16 else str(b))\n";
   const std::string in = ::testing::TempDir() + "pytheus_bounds.txt";
   const std::string py = ::testing::TempDir() + "pytheus_bounds.py";
   {

@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <map>
 #include <ostream>
-#include <cmath>
 #include <thread>
 
 #include "redis_test_helpers.hpp"
@@ -175,13 +175,14 @@ TEST_P(RedisGaugeModes, FourProcessesThenOneKilled) {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   auto pid_line = [&](int i, const char* value) {
-    return "level{queue=\"q\",pid=\"" + std::to_string(workers[i]) + "@" + host + "\"} " +
-           value;
+    return "level{queue=\"q\",pid=\"" + std::to_string(workers[i]) + "@" + host + "\"} " + value;
   };
-  auto one = [](const char* value) { return std::vector<std::string>{std::string("level{queue=\"q\"} ") + value}; };
+  auto one = [](const char* value) {
+    return std::vector<std::string>{std::string("level{queue=\"q\"} ") + value};
+  };
   std::map<std::string, std::vector<std::string>> before = {
-      {"shared", one("41")}, {"sum", one("104")}, {"livesum", one("104")},
-      {"max", one("41")},    {"livemax", one("41")}, {"min", one("11")},
+      {"shared", one("41")},  {"sum", one("104")},       {"livesum", one("104")},
+      {"max", one("41")},     {"livemax", one("41")},    {"min", one("11")},
       {"livemin", one("11")}, {"mostrecent", one("41")}, {"livemostrecent", one("41")}};
   std::vector<std::string> all4 = {pid_line(0, "11"), pid_line(1, "21"), pid_line(2, "31"),
                                    pid_line(3, "41")};
@@ -205,7 +206,8 @@ TEST_P(RedisGaugeModes, FourProcessesThenOneKilled) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     now = level_lines(reg);
   }
-  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
   EXPECT_EQ(now, after.at(mc.gauge_mode)) << "after " << took << " s";
   if (is_live(parse_gauge_mode(mc.gauge_mode))) {
     std::printf("[figures] %s/%s: killed worker left the scrape after %.2f s (TTL %d s)\n",
@@ -245,7 +247,8 @@ TEST_F(RedisTest, ChurnOfShortLivedProcessesKeepsKeysBounded) {
 #endif
   constexpr int kParallel = 16;
   RedisServer server;
-  load(server, {{"write_mode", "write_behind"}, {"flush_interval_ms", 100}, {"process_ttl_s", kTtl}});
+  load(server,
+       {{"write_mode", "write_behind"}, {"flush_interval_ms", 100}, {"process_ttl_s", kTtl}});
   CollectorRegistry reg;
   Counter jobs("churn_jobs_total", "Jobs.", {}, {}, &reg);
   Histogram lat("churn_seconds", "Latency.", {}, {}, &reg, {0.1, 1});
@@ -257,8 +260,7 @@ TEST_F(RedisTest, ChurnOfShortLivedProcessesKeepsKeysBounded) {
   auto scrape_ms = [&] {
     const auto t0 = std::chrono::steady_clock::now();
     (void)generate_metrics(reg);
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-        .count();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   };
   std::vector<std::string> figures;
   long long max_keys = 0, max_fields = 0;
@@ -303,9 +305,10 @@ TEST_F(RedisTest, ChurnOfShortLivedProcessesKeepsKeysBounded) {
   std::this_thread::sleep_for(std::chrono::milliseconds(2500 * kTtl));
   ASSERT_TRUE(MultiProcessRedisBackend::flush());
   for (const auto& f : figures) std::printf("[figures] churn: %s\n", f.c_str());
-  std::printf("[figures] churn: %d processes in %.1f s (%.0f/s), peak DBSIZE %lld, peak HLEN "
-              "churn_busy:proc %lld\n",
-              kProcesses, seconds, per_second, max_keys, max_fields);
+  std::printf(
+      "[figures] churn: %d processes in %.1f s (%.0f/s), peak DBSIZE %lld, peak HLEN "
+      "churn_busy:proc %lld\n",
+      kProcesses, seconds, per_second, max_keys, max_fields);
   EXPECT_EQ(raw.integer({"HLEN", "churn_busy:proc"}), 1);
   // Bounded by the processes of the last collection periods (one every TTL, a field lives at
   // most about two), not by all of them: the bound is in processes per TTL, not a speed.
@@ -318,9 +321,10 @@ TEST_F(RedisTest, ChurnOfShortLivedProcessesKeepsKeysBounded) {
   EXPECT_EQ(sample_value(f, "churn_seconds", "_count"), kProcesses);
   EXPECT_EQ(sample_value(f, "churn_busy", ""), 1);
   EXPECT_EQ(sample_value(f, "churn_peak", ""), kProcesses - 1);
-  std::printf("[figures] churn: final scrape %.2f ms, HLEN churn_peak:proc %lld (non-live mode "
-              "keeps dead processes' values for expire_key_time)\n",
-              scrape_ms(), raw.integer({"HLEN", "churn_peak:proc"}));
+  std::printf(
+      "[figures] churn: final scrape %.2f ms, HLEN churn_peak:proc %lld (non-live mode "
+      "keeps dead processes' values for expire_key_time)\n",
+      scrape_ms(), raw.integer({"HLEN", "churn_peak:proc"}));
 }
 
 // A non-live mode keeps a dead process's last value for expire_key_time after it was last

@@ -50,8 +50,8 @@ MultiProcessRedisBackend::MultiProcessRedisBackend(const BackendConfig&, const M
                              ? inst.resolve(metric.gauge_mode)
                              : GaugeMode::shared;
   if (is_per_process(mode)) {
-    detail::redis::Keys k = detail::redis::per_process_keys(inst.cfg.key_prefix, metric, mode,
-                                                            inst.liveness().id());
+    detail::redis::Keys k =
+        detail::redis::per_process_keys(inst.cfg.key_prefix, metric, mode, inst.liveness().id());
     inst.per_process_key(k.keys[0], is_live(mode));
     series_ = std::make_unique<Series>(inst, metric, std::move(k), 0);
     return;

@@ -125,8 +125,10 @@ Config parse_config(const BackendConfig& j) {
   if (auto v = string_of(j, "gauge_mode", false)) {
     c.gauge_mode = parse_gauge_mode(*v);
     if (c.gauge_mode == GaugeMode::backend_default) {
-      config_error("\"gauge_mode\" must be one of shared, all, sum, max, min, mostrecent, "
-                   "liveall, livesum, livemax, livemin, livemostrecent, not \"" + *v + "\"");
+      config_error(
+          "\"gauge_mode\" must be one of shared, all, sum, max, min, mostrecent, "
+          "liveall, livesum, livemax, livemin, livemostrecent, not \"" +
+          *v + "\"");
     }
   }
   if (auto v = int_of(j, "process_ttl_s", 1, 24LL * 3600)) c.process_ttl_s = static_cast<int>(*v);

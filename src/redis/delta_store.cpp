@@ -59,10 +59,9 @@ bool DeltaStore::set(Slot& s, double v) {
     s.has_set = true;
     s.set_value = v;
     if (s.keys->stamped) {
-      s.set_time_ms = static_cast<double>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(
-              std::chrono::system_clock::now().time_since_epoch())
-              .count());
+      s.set_time_ms = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
     }
     s.value.store(0, std::memory_order_seq_cst);
   }

@@ -145,8 +145,7 @@ std::string stamp_key_of(const std::string& proc_key) {
   return proc_key.substr(0, proc_key.size() - n) + kStampSuffix;
 }
 
-bool split_process_field(std::string_view field, std::string_view& proc,
-                         std::string_view& labels) {
+bool split_process_field(std::string_view field, std::string_view& proc, std::string_view& labels) {
   const std::size_t bar = field.find('|');
   if (bar == std::string_view::npos || bar == 0) return false;
   proc = field.substr(0, bar);

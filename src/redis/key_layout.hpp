@@ -52,8 +52,7 @@ std::string stamp_key_of(const std::string& proc_key);
 
 // Splits a per-process field into the process id and the labels JSON ("" for an unlabelled
 // gauge); false when it has no "|".
-bool split_process_field(std::string_view field, std::string_view& proc,
-                         std::string_view& labels);
+bool split_process_field(std::string_view field, std::string_view& proc, std::string_view& labels);
 
 // Liveness keys. A process's heartbeat (a string with a TTL of process_ttl_s); the hash of
 // known processes (id -> wall-clock ms it was last seen); the set of per-process keys, each

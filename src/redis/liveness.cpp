@@ -169,7 +169,8 @@ bool Liveness::collect(Connection& c) {
     for (std::size_t i = 0; hb->type == REDIS_REPLY_ARRAY && i < hb->elements; ++i) {
       if (hb->element[i]->type != REDIS_REPLY_NIL) continue;
       dead.insert(ids[i]);
-      if (now - seen[ids[i]] > static_cast<double>(cfg_.expire_key_time) * 1000.0) expired.insert(ids[i]);
+      if (now - seen[ids[i]] > static_cast<double>(cfg_.expire_key_time) * 1000.0)
+        expired.insert(ids[i]);
     }
   }
   bool any_keep = false;
