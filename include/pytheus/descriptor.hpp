@@ -80,9 +80,7 @@ const BackendConfig& empty_config();
 [[noreturn]] void throw_not_finite(const MetricDescriptor& d, const char* operation, double value);
 
 // Whether `v` is neither infinite nor NaN, without <cmath>: x - x is 0 only for finite x.
-constexpr bool is_finite(double v) {
-  return v - v == 0;
-}
+constexpr bool is_finite(double v) { return v - v == 0; }
 [[noreturn]] void throw_bad_increment(const MetricDescriptor& d, double value);
 [[noreturn]] void throw_unknown_label(const MetricDescriptor& d, std::string_view label);
 [[noreturn]] void throw_label_twice(const MetricDescriptor& d, std::string_view label);

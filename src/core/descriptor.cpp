@@ -94,7 +94,8 @@ namespace detail {
 
 MetricOptions make_options(std::string_view name, std::string_view description,
                            const LabelNames& required_labels, const LabelDefaults& default_labels,
-                           RegistryRef registry, const Buckets* buckets, GaugeMode gauge_mode) {
+                           RegistryRef registry, const Buckets* buckets,
+                           GaugeMode gauge_mode) {
   MetricOptions o;
   o.name = std::string(name);
   o.description = std::string(description);
@@ -148,7 +149,8 @@ MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
   }
   if (o.gauge_mode != GaugeMode::backend_default && type != MetricType::gauge) {
     throw InvalidValueError("metric " + quote_name(o.name) + " is a " +
-                            std::string(to_string(type)) + "; gauge_mode applies to gauges only");
+                            std::string(to_string(type)) +
+                            "; gauge_mode applies to gauges only");
   }
   d.gauge_mode = o.gauge_mode;
   if (type == MetricType::gauge) {
@@ -157,8 +159,7 @@ MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
       if (label == o.process_label && is_per_process_series(o.gauge_mode)) {
         throw LabelError("label " + quote_name(label) + " of gauge " + quote_name(o.name) +
                          " is its process label in gauge_mode " +
-                         std::string(to_string(o.gauge_mode)) +
-                         "; set process_label to another name");
+                         std::string(to_string(o.gauge_mode)) + "; set process_label to another name");
       }
     }
     d.process_label = o.process_label;

@@ -224,8 +224,9 @@ void collect(const Registry& registry, MetricWriter& writer) {
       if (mc == nullptr || !mc->on_loaded_backend()) continue;
       const MetricDescriptor& d = mc->descriptor();
       bulk_metrics[i] = mc;
-      requests.push_back({d.name, d.type, d.label_names, d.bounds, d.gauge_mode, mc->label_sets(),
-                          d.registry_prefix});
+      requests.push_back(
+          {d.name, d.type, d.label_names, d.bounds, d.gauge_mode, mc->label_sets(),
+           d.registry_prefix});
     }
     if (!requests.empty()) {
       try {
