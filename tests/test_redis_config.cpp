@@ -244,3 +244,17 @@ TEST(RedisConfig, WaitReplicas) {
   EXPECT_TRUE(contains(error_of({{"wait_replicas", 1}, {"write_mode", "write_through"}}),
                        "needs \"write_mode\": \"write_behind\""));
 }
+
+TEST(RedisConfig, GaugeModeAndProcessTtl) {
+  EXPECT_EQ(parse_config(nlohmann::json::object()).gauge_mode, pytheus::GaugeMode::shared);
+  EXPECT_EQ(parse_config(nlohmann::json::object()).process_ttl_s, 5);
+  const auto c = parse_config({{"gauge_mode", "livesum"}, {"process_ttl_s", 2}});
+  EXPECT_EQ(c.gauge_mode, pytheus::GaugeMode::livesum);
+  EXPECT_EQ(c.process_ttl_s, 2);
+  std::string e = error_of({{"gauge_mode", "average"}});
+  EXPECT_NE(e.find("\"gauge_mode\""), std::string::npos) << e;
+  EXPECT_NE(e.find("livemostrecent"), std::string::npos) << e;
+  EXPECT_NE(e.find("\"average\""), std::string::npos) << e;
+  EXPECT_NE(error_of({{"gauge_mode", "backend_default"}}), "");
+  EXPECT_NE(error_of({{"process_ttl_s", 0}}).find("\"process_ttl_s\""), std::string::npos);
+}

@@ -573,3 +573,46 @@ TEST_F(RedisFaultsProcess, WorkerKilledMidFlush) {
       kWorkers, kParts, killed_in_flush, applied, kWorkers - applied);
   munmap(shared, sizeof(Shared) * kWorkers);
 }
+
+// flush() and a scrape against a hung server (SIGSTOP) each cost one command timeout, not one
+// on the open connection and a second on a new one (issue 11, edge 6). The bound is counted
+// in timeouts: under 1.8 of them, where the old behaviour took two.
+class RedisHungServer : public pytheus_test::RedisTest,
+                        public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(RedisHungServer, FlushAndScrapeTakeOneTimeout) {
+  constexpr int kTimeout = 1000;
+  RedisServer server;
+  nlohmann::json c = server.config(pytheus_test::mode_config(GetParam()));
+  c["command_timeout_ms"] = kTimeout;
+  c["connect_timeout_ms"] = kTimeout;
+  c["flush_interval_ms"] = 600000;
+  load(server, c);
+  CollectorRegistry reg;
+  Counter jobs("hung_jobs_total", "Jobs.", {}, {}, &reg);
+  jobs.inc();
+  ASSERT_TRUE(MultiProcessRedisBackend::flush());
+  (void)generate_metrics(reg);  // the control connection is open and in use
+  server.pause();
+  if (GetParam() == "write_behind") {
+    jobs.inc();
+    const auto t0 = Clock::now();
+    EXPECT_FALSE(MultiProcessRedisBackend::flush());
+    const double took = ms_since(t0);
+    std::printf("[figures] flush against a hung server: %.0f ms (timeout %d ms)\n", took, kTimeout);
+    EXPECT_LT(took, 1.8 * kTimeout);
+    server.resume();
+    ASSERT_TRUE(flush_within(10));
+    (void)generate_metrics(reg);
+    server.pause();
+  }
+  const auto t1 = Clock::now();
+  EXPECT_THROW(generate_metrics(reg), CollectError);
+  const double took = ms_since(t1);
+  std::printf("[figures] scrape against a hung server: %.0f ms (timeout %d ms)\n", took, kTimeout);
+  EXPECT_LT(took, 1.8 * kTimeout);
+  server.resume();
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, RedisHungServer, ::testing::Values("write_through", "write_behind"),
+                         param_name);

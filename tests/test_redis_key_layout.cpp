@@ -2,6 +2,9 @@
 // type, with and without labels and key_prefix, as pytheus writes them (docs/redis.md).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <string>
 #include <vector>
@@ -19,7 +22,12 @@ const double inf = std::numeric_limits<double>::infinity();
 
 MetricInfo info(const char* name, MetricType type,
                 std::vector<std::pair<std::string, std::string>> labels = {}) {
-  return MetricInfo{name, "Help.", type, std::move(labels)};
+  MetricInfo m;
+  m.name = name;
+  m.description = "Help.";
+  m.type = type;
+  m.labels = std::move(labels);
+  return m;
 }
 
 }  // namespace
@@ -110,4 +118,82 @@ TEST(RedisKeyLayout, FieldsReadBackInAnyOrder) {
 TEST(RedisKeyLayout, SequenceKeyIsPrefixed) {
   EXPECT_EQ(sequence_key(std::nullopt, "host", 12, 34), "pytheus_flush_seq:host:12:34");
   EXPECT_EQ(sequence_key(std::string("svc"), "host", 12, 34), "svc-pytheus_flush_seq:host:12:34");
+}
+
+// Bucket keys must be the ones Python pytheus writes (issue 11, edge 4): an integral bound as
+// Python prints an int, any other as Python's str() of a float.
+const std::vector<std::pair<double, const char*>> kBucketTable = {
+    {0.005, "0.005"},
+    {0.00025, "0.00025"},
+    {0.0001, "0.0001"},
+    {1e-05, "1e-05"},
+    {1.5e-07, "1.5e-07"},
+    {2.5e-300, "2.5e-300"},
+    {0.1, "0.1"},
+    {0.3, "0.3"},
+    {2.5, "2.5"},
+    {1, "1"},
+    {5, "5"},
+    {10, "10"},
+    {100000, "100000"},
+    {2000000, "2000000"},
+    {-3, "-3"},
+    {123456.75, "123456.75"},
+    {9999999999999998, "9999999999999998"},
+    {1e16, "1e+16"},
+    {1.5e16, "1.5e+16"},
+    {1e100, "1e+100"},
+    {1.7976931348623157e308, "1.7976931348623157e+308"},
+    {-0.5, "-0.5"},
+};
+
+TEST(RedisKeyLayout, BucketBoundsArePrintedAsPythonPrintsThem) {
+  for (const auto& [bound, text] : kBucketTable) EXPECT_EQ(bucket_text(bound), text) << text;
+  EXPECT_EQ(bucket_text(inf), "+Inf");
+  EXPECT_EQ(metric_keys(std::nullopt, "h", MetricType::histogram, {1e-05, 100000, inf}),
+            (Strings{"h:1e-05", "h:100000", "h:+Inf", "h:count", "h:sum"}));
+}
+
+// The same table against the real Python on this machine, when there is one: str(int(b)) for
+// an integral bound below 1e16 (how Python pytheus users and its defaults write them), else
+// str(float(b)).
+TEST(RedisKeyLayout, BucketBoundsMatchPythonsOwnStr) {
+  if (std::system("python3 -c 'pass' >/dev/null 2>&1") != 0) GTEST_SKIP() << "no python3";
+  std::string script =
+      "import sys\nfor line in sys.stdin:\n    b = float.fromhex(line.strip())\n"
+      "    print(str(int(b)) if b == int(b) and abs(b) < 1e16 else str(b))\n";
+  const std::string in = ::testing::TempDir() + "pytheus_bounds.txt";
+  const std::string py = ::testing::TempDir() + "pytheus_bounds.py";
+  {
+    std::FILE* f = std::fopen(py.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(script.c_str(), f);
+    std::fclose(f);
+    f = std::fopen(in.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    for (const auto& row : kBucketTable) std::fprintf(f, "%a\n", row.first);
+    // More bounds than the table: every power of ten, and thirds of them.
+    for (int e = -320; e <= 307; ++e) {
+      std::fprintf(f, "%a\n%a\n", std::pow(10.0, e), std::pow(10.0, e) / 3);
+    }
+    std::fclose(f);
+  }
+  std::FILE* p = popen(("python3 " + py + " < " + in).c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::vector<double> bounds;
+  for (const auto& row : kBucketTable) bounds.push_back(row.first);
+  for (int e = -320; e <= 307; ++e) {
+    bounds.push_back(std::pow(10.0, e));
+    bounds.push_back(std::pow(10.0, e) / 3);
+  }
+  char line[128];
+  std::size_t n = 0;
+  while (std::fgets(line, sizeof line, p) != nullptr && n < bounds.size()) {
+    std::string expected(line);
+    while (!expected.empty() && expected.back() == '\n') expected.pop_back();
+    EXPECT_EQ(bucket_text(bounds[n]), expected) << "bound " << n;
+    ++n;
+  }
+  EXPECT_EQ(pclose(p), 0);
+  EXPECT_EQ(n, bounds.size());
 }

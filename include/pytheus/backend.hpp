@@ -93,6 +93,9 @@ struct MetricInfo {
   std::vector<std::pair<std::string, std::string>> labels;
   /// For a gauge, its mode as declared (backend_default: the backend decides).
   GaugeMode gauge_mode = GaugeMode::backend_default;
+  /// The prefix of the registry the metric was created in ("svc" exposes "svc_NAME"), or "".
+  /// A shared store keys by the exposed name, so that metrics that differ there never share.
+  std::string registry_prefix;
 };
 
 /// Backend is the interface of one stored value as the library sees it. Protocol types that
@@ -156,6 +159,8 @@ struct MetricRequest {
   /// When this process created each of local_series (Unix seconds), for a backend that
   /// keeps the earliest creation across processes.
   std::vector<double> local_created;
+  /// The prefix of the metric's registry, as in MetricInfo::registry_prefix.
+  std::string registry_prefix;
 };
 
 /// SeriesRow is one series as a bulk read returns it.

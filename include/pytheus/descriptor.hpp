@@ -42,6 +42,8 @@ struct MetricDescriptor {
   /// of that state) or any may (StateSet: the value is a bit mask of those that hold).
   std::vector<std::string> states;
   bool exclusive_states = false;
+  /// The prefix of the registry the metric was created in (at construction), or "".
+  std::string registry_prefix;
 
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 

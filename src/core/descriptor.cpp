@@ -13,6 +13,7 @@
 #include "pytheus/detail/strings.hpp"
 #include "pytheus/errors.hpp"
 #include "pytheus/labels.hpp"
+#include "pytheus/registry.hpp"
 
 namespace pytheus {
 namespace {
@@ -215,6 +216,7 @@ MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
     d.states = o.states;
     d.exclusive_states = o.exclusive_states;
   }
+  if (Registry* r = o.registry.get()) d.registry_prefix = r->prefix();
   d.max_series = o.max_series;
   d.created_samples = o.created_samples;
   d.overflow = o.overflow;
@@ -260,6 +262,7 @@ MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& 
   info.description = d.help;
   info.type = stored_type(d.type);
   info.gauge_mode = d.gauge_mode;
+  info.registry_prefix = d.registry_prefix;
   info.labels.reserve(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     info.labels.emplace_back(d.label_names[i], values[i]);

@@ -8,7 +8,9 @@ namespace pytheus::detail {
 
 void write_series_samples(MetricWriter& w, const MetricDescriptor& d, LabelView* labels,
                           std::size_t n, double value, std::string_view process, double created) {
-  if (d.type == MetricType::gauge && is_per_process_series(d.gauge_mode)) {
+  // A row with a process is per process whatever the declared mode: a backend resolves
+  // backend_default from its own configuration, which the core does not know.
+  if (d.type == MetricType::gauge && (is_per_process_series(d.gauge_mode) || !process.empty())) {
     labels[n] = {d.process_label, process.empty() ? std::string_view(own_process_id()) : process};
     w.sample("", labels, n + 1, value);
     return;

@@ -26,7 +26,7 @@ struct Series {
   Series(Instance& i, MetricInfo m, Keys k, std::size_t ncounts)
       : inst(i),
         info(std::move(m)),
-        keys(std::make_shared<const Keys>(std::move(k))),
+        keys(std::make_shared<Keys>(std::move(k))),  // not const: a forked child rekeys it
         slot(inst.new_slot(keys, ncounts)) {}
   ~Series() { inst.retire(slot); }
 
@@ -46,6 +46,16 @@ using detail::redis::Series;
 MultiProcessRedisBackend::MultiProcessRedisBackend(const BackendConfig&, const MetricInfo& metric,
                                                    std::optional<std::string_view> bucket) {
   detail::redis::Instance& inst = current_instance();
+  const GaugeMode mode = metric.type == MetricType::gauge && !bucket
+                             ? inst.resolve(metric.gauge_mode)
+                             : GaugeMode::shared;
+  if (is_per_process(mode)) {
+    detail::redis::Keys k =
+        detail::redis::per_process_keys(inst.cfg.key_prefix, metric, mode, inst.liveness().id());
+    inst.per_process_key(k.keys[0], is_live(mode));
+    series_ = std::make_unique<Series>(inst, metric, std::move(k), 0);
+    return;
+  }
   series_ = std::make_unique<Series>(
       inst, metric, detail::redis::value_keys(inst.cfg.key_prefix, metric, bucket), 0);
 }
@@ -104,7 +114,14 @@ void MultiProcessRedisBackend::Histogram::erase() {
 
 void MultiProcessRedisBackend::initialize(const BackendConfig& config) {
   auto inst = std::make_unique<detail::redis::Instance>(detail::redis::parse_config(config));
-  inst->flusher().connect_or_throw();
+  // An explicit load_backend fails clearly for a server it cannot use. The load that happens
+  // by itself at first use must not: an outage then is like any later one (updates are kept
+  // and sent when Redis is back), never an exception from every inc().
+  if (detail::loading_implicitly()) {
+    inst->flusher().try_connect();
+  } else {
+    inst->flusher().connect_or_throw();
+  }
   detail::redis::adopt(std::move(inst));
 }
 

@@ -33,7 +33,9 @@ const std::vector<std::string>& known_keys() {
                                              "sentinel_username",
                                              "sentinel_password",
                                              "wait_replicas",
-                                             "wait_timeout_ms"};
+                                             "wait_timeout_ms",
+                                             "gauge_mode",
+                                             "process_ttl_s"};
   return k;
 }
 
@@ -209,6 +211,16 @@ Config parse_config(const BackendConfig& j) {
                    "\"");
     }
   }
+  if (auto v = string_of(j, "gauge_mode", false)) {
+    c.gauge_mode = parse_gauge_mode(*v);
+    if (c.gauge_mode == GaugeMode::backend_default) {
+      config_error(
+          "\"gauge_mode\" must be one of shared, all, sum, max, min, mostrecent, "
+          "liveall, livesum, livemax, livemin, livemostrecent, not \"" +
+          *v + "\"");
+    }
+  }
+  if (auto v = int_of(j, "process_ttl_s", 1, 24LL * 3600)) c.process_ttl_s = static_cast<int>(*v);
   if (c.username && !c.password) config_error("\"username\" is given without \"password\"");
   parse_sentinel(j, c);
   parse_wait(j, c);

@@ -27,6 +27,10 @@ struct Config {
   int command_timeout_ms = 1000;
   bool write_behind = true;
   int flush_interval_ms = 1000;
+  // What a gauge declared backend_default means (never backend_default itself).
+  GaugeMode gauge_mode = GaugeMode::shared;
+  // How long a process's heartbeat lives: a process silent this long is dead (live modes).
+  int process_ttl_s = 5;
 
   // Redis Sentinel (sentinel.hpp): when `sentinels` is not empty the master is asked of
   // them, and host/port/unix_socket are not used.

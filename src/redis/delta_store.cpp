@@ -5,6 +5,7 @@
 #include "delta_store.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <new>
 #include <utility>
 
@@ -57,6 +58,11 @@ bool DeltaStore::set(Slot& s, double v) {
     std::lock_guard<std::mutex> lock(s.set_mu);
     s.has_set = true;
     s.set_value = v;
+    if (s.keys->stamped) {
+      s.set_time_ms = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
+    }
     s.value.store(0, std::memory_order_seq_cst);
   }
   return mark_dirty(s);
@@ -101,6 +107,7 @@ void DeltaStore::take_dirty(std::vector<Entry>& batch) {
       std::lock_guard<std::mutex> lock(s->set_mu);
       e.has_set = s->has_set;
       e.set_value = s->set_value;
+      e.set_time_ms = s->set_time_ms;
       s->has_set = false;
       e.value = s->value.exchange(0, std::memory_order_seq_cst);
     }
@@ -129,13 +136,19 @@ void DeltaStore::take_dirty(std::vector<Entry>& batch) {
   }
 }
 
-void DeltaStore::reset_in_child() {
+// Keys are immutable while threads run; the child has one thread, and Series allocates them
+// non-const, so rewriting the field of a per-process series here is safe.
+void DeltaStore::reset_in_child(const std::string& process) {
   for (Slot* s = slots_; s != nullptr;) {
     Slot* next = s->next;
     if (s->retired) {
       unlink(s);
       delete s;
     } else {
+      if (s->keys->per_process) {
+        Keys& k = const_cast<Keys&>(*s->keys);
+        k.field = process + k.field.substr(k.field.find('|'));
+      }
       new (&s->set_mu) std::mutex();  // a parent thread may have held it
       s->has_set = false;
       s->value.store(0);

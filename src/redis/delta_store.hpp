@@ -28,6 +28,7 @@ struct Slot {
   std::mutex set_mu;
   bool has_set = false;
   double set_value = 0;
+  double set_time_ms = 0;  // wall clock of the set, for mostrecent modes (Keys::stamped)
 
   std::atomic<bool> dirty{false};
   Slot* next_dirty = nullptr;
@@ -43,6 +44,7 @@ struct Entry {
   bool erase = false;
   bool has_set = false;
   double set_value = 0;
+  double set_time_ms = 0;
   double value = 0;
   std::vector<std::uint64_t> counts;
 };
@@ -70,10 +72,10 @@ class DeltaStore {
   std::size_t dirty_count() const { return pending_.load(std::memory_order_relaxed); }
 
   // Fork: the mutex is held across fork(); in the child the parent's deltas are dropped (the
-  // parent delivers them).
+  // parent delivers them), and per-process series are rekeyed to the child's process id.
   void lock_for_fork() { mu_.lock(); }
   void unlock_after_fork() { mu_.unlock(); }
-  void reset_in_child();
+  void reset_in_child(const std::string& process);
 
  private:
   bool mark_dirty(Slot& s);

@@ -33,11 +33,13 @@
 
 namespace pytheus::detail::redis {
 
-Flusher::Flusher(const Config& cfg, Health& health, DeltaStore& store, Locator& locator)
+Flusher::Flusher(const Config& cfg, Health& health, DeltaStore& store, Locator& locator,
+                 Liveness& liveness)
     : cfg_(cfg),
       health_(health),
       store_(store),
       locator_(locator),
+      liveness_(liveness),
       ttl_(std::to_string(cfg.expire_key_time)),
       wait_replicas_(std::to_string(cfg.wait_replicas)),
       wait_timeout_(std::to_string(cfg.wait_timeout_ms)) {
@@ -54,12 +56,69 @@ void Flusher::connect_or_throw() {
   control_epoch_ = health_.epoch();
 }
 
+void Flusher::try_connect() {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  std::string why;
+  ensure_control(why, true);
+}
+
+namespace {
+
+// A round trip that timed out means a hung server, not a stale connection: trying again on a
+// new connection would only wait a second timeout (a connect to a stopped server succeeds,
+// its PING does not answer).
+bool timed_out(const std::string& why) {
+  return why.rfind("timed out", 0) == 0;
+}
+
+}  // namespace
+
 bool Flusher::flush(std::string& why, bool force) {
   std::lock_guard<std::mutex> lock(control_mu_);
   const bool reused = control_usable();
   if (force && pending() > 0 && !reused && !ensure_control(why, true)) return false;
-  if (flush_locked(why)) return true;
-  return reused && !control_.is_open() && ensure_control(why, true) && flush_locked(why);
+  beat_if_due();  // before per-process values, so that no value is from an unknown process
+  const bool done = flush_locked(why) || (reused && !control_.is_open() && !timed_out(why) &&
+                                          ensure_control(why, true) && flush_locked(why));
+  return done;
+}
+
+// The heartbeat (and now and then the garbage collection) of per-process gauges. control_mu_
+// held.
+void Flusher::beat_if_due() {
+  if (!liveness_.due()) return;
+  std::string why;
+  if (!ensure_control(why)) return;
+  if (!liveness_.beat(control_)) control_failed(why);
+}
+
+Reply Flusher::run(const std::vector<std::string>& args) {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  std::string why;
+  if (ensure_control(why)) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const std::string& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    control_.append(static_cast<int>(argv.size()), argv.data(), lens.data());
+    Reply r;
+    if (control_.send() && (r = control_.read())) return r;
+    control_failed(why);
+  }
+  throw CollectError("Redis at " + health_.endpoint() + " is unreachable (" + why +
+                     "); refusing to answer with stale values");
+}
+
+void Flusher::leave() {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  if (!control_usable() || pending() > 0) return;
+  liveness_.leave(control_);
+  const char* argv[2] = {"DEL", seq_key_.data()};
+  const std::size_t lens[2] = {3, seq_key_.size()};
+  control_.append(2, argv, lens);
+  if (control_.send()) control_.read();
 }
 
 Reply Flusher::flush_and_read(const std::vector<KeyToRead>& keys) {
@@ -67,7 +126,9 @@ Reply Flusher::flush_and_read(const std::vector<KeyToRead>& keys) {
   std::string why;
   const bool reused = control_usable();
   for (int attempt = 0; attempt < (reused ? 2 : 1); ++attempt) {
+    if (attempt > 0 && timed_out(why)) break;
     if (!ensure_control(why, attempt > 0)) break;
+    beat_if_due();
     if (!flush_locked(why) && !control_.is_open()) continue;
     if (Reply r = read_keys(control_, keys, ttl_)) return r;
     control_failed(why);
@@ -232,6 +293,10 @@ void Flusher::append_entry(const Entry& e, std::size_t& cmds) {
     if (e.has_set) {
       append_set(control_, k.keys[0], k.field, Number(e.set_value));
       ++cmds;
+      if (k.stamped) {
+        append_set(control_, k.keys[1], k.field, Number(e.set_time_ms));
+        ++cmds;
+      }
     }
     if (e.value != 0) {
       append_incr(control_, k.keys[0], k.field, Number(e.value));
@@ -387,15 +452,27 @@ void Flusher::stop() {
 
 void Flusher::main() {
   std::unique_lock<std::mutex> lock(thread_mu_);
+  std::int64_t waited = 0;  // ms since the last flush
+  bool first = true;
   while (!stopped_) {
-    cv_.wait_for(lock, std::chrono::milliseconds(cfg_.flush_interval_ms),
-                 [this] { return stopped_; });
+    // With per-process gauges the thread also wakes for each heartbeat, the first at once.
+    int step = cfg_.flush_interval_ms;
+    if (liveness_.active()) step = first ? 0 : std::min(step, liveness_.period_ms());
+    first = false;
+    if (step > 0) {
+      cv_.wait_for(lock, std::chrono::milliseconds(step), [this] { return stopped_; });
+    }
     if (stopped_) break;
+    waited += step;
     lock.unlock();
     {
       std::lock_guard<std::mutex> control(control_mu_);
       std::string why;
-      flush_locked(why);
+      beat_if_due();
+      if (waited >= cfg_.flush_interval_ms) {
+        waited = 0;
+        flush_locked(why);
+      }
     }
     lock.lock();
   }

@@ -18,15 +18,19 @@
 #include "delta_store.hpp"
 #include "health.hpp"
 #include "sentinel.hpp"
+#include "liveness.hpp"
 
 namespace pytheus::detail::redis {
 
 class Flusher {
  public:
-  Flusher(const Config& cfg, Health& health, DeltaStore& store, Locator& locator);
+  Flusher(const Config& cfg, Health& health, DeltaStore& store, Locator& locator,
+          Liveness& liveness);
 
   // Opens the control connection at load time; throws BackendError when it cannot.
   void connect_or_throw();
+  // The same without throwing: an unreachable server is marked down (retried later).
+  void try_connect();
 
   // Delivers every pending delta and deletion. Returns true when nothing is left pending;
   // else `why` says what failed. A connection that was open and fails is retried once on a
@@ -37,6 +41,14 @@ class Flusher {
   // Flushes, then reads `keys` (read_keys) on the control connection. Throws CollectError
   // naming the server when Redis cannot be reached.
   Reply flush_and_read(const std::vector<KeyToRead>& keys);
+
+  // Runs one command on the control connection (after a scrape's read). Throws CollectError
+  // when Redis cannot be reached.
+  Reply run(const std::vector<std::string>& args);
+
+  // At a clean exit, once everything is delivered: this process's heartbeat and flush
+  // sequence key are deleted (nobody needs them any more).
+  void leave();
 
   // The series of `s` was removed: its local deltas, and those taken for a flush but not
   // yet delivered, are dropped (a later flush must not bring it back), and the deletion of
@@ -66,6 +78,7 @@ class Flusher {
 
  private:
   bool flush_locked(std::string& why);
+  void beat_if_due();
   bool control_usable();
   bool ensure_control(std::string& why, bool force = false);
   void control_failed(std::string& why);
@@ -86,6 +99,7 @@ class Flusher {
   Health& health_;
   DeltaStore& store_;
   Locator& locator_;
+  Liveness& liveness_;
   const std::string ttl_;
   const std::string wait_replicas_;
   const std::string wait_timeout_;

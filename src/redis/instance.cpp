@@ -22,15 +22,17 @@ Instance::Instance(Config c)
     : cfg(std::move(c)),
       health_(cfg.endpoint(), std::clamp(cfg.flush_interval_ms, 100, 1000)),
       locator_(cfg),
-      flusher_(cfg, health_, store_, locator_),
+      liveness_(cfg),
+      flusher_(cfg, health_, store_, locator_, liveness_),
       write_through_(cfg, health_, locator_) {}
 
 bool Instance::deferred(const Slot& s) const {
   return cfg.write_behind || s.dirty.load(std::memory_order_seq_cst) || health_.is_down() ||
-         flusher_.erasing();
+         flusher_.erasing() || (s.keys->per_process && !liveness_.announced());
 }
 
 void Instance::change(Slot& s, bool set, double v) {
+  if (s.keys->per_process) flusher_.ensure_running();  // the heartbeat, in every write mode
   if (!deferred(s) && settled(write_through_.send_value(*s.keys, set, v))) return;
   dirtied(set ? store_.set(s, v) : store_.add(s, v));
 }
@@ -67,7 +69,8 @@ void Instance::unlock_in_parent() {
 // threads are not ours.
 void Instance::reset_in_child(std::vector<std::thread*>& abandoned_threads) {
   health_.reset_in_child();
-  store_.reset_in_child();
+  liveness_.reset_in_child();
+  store_.reset_in_child(liveness_.id());
   flusher_.reset_in_child(abandoned_threads);
 }
 

@@ -13,6 +13,7 @@
 #include "health.hpp"
 #include "key_layout.hpp"
 #include "sentinel.hpp"
+#include "liveness.hpp"
 #include "write_through.hpp"
 
 namespace pytheus::detail::redis {
@@ -35,7 +36,18 @@ class Instance {
   }
   void retire(Slot* s) { store_.retire(s); }
 
+  // What a gauge declared with `declared` is stored as here.
+  GaugeMode resolve(GaugeMode declared) const {
+    return declared == GaugeMode::backend_default ? cfg.gauge_mode : declared;
+  }
+  // A per-process gauge series was bound: heartbeats start.
+  void per_process_key(const std::string& key, bool live) {
+    liveness_.note_key(key, live);
+    flusher_.ensure_running();
+  }
+
   Health& health() { return health_; }
+  Liveness& liveness() { return liveness_; }
   Flusher& flusher() { return flusher_; }
   std::size_t pending() const { return flusher_.pending(); }
 
@@ -54,6 +66,7 @@ class Instance {
   Health health_;
   Locator locator_;
   DeltaStore store_;
+  Liveness liveness_;
   Flusher flusher_;
   WriteThrough write_through_;
 };

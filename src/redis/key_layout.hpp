@@ -23,7 +23,49 @@ struct Keys {
   std::vector<std::string> keys;
   std::size_t buckets = 0;
   bool histogram = false;  // histogram or summary
+  // A per-process gauge (mode all, sum, ...): keys[0] is NAME:proc and `field` is
+  // "<process id>|<labels JSON>"; `stamped` (mostrecent modes): keys[1] is NAME:proc_ts, the
+  // wall-clock time in ms of each field's last set().
+  bool per_process = false;
+  bool stamped = false;
 };
+
+// The per-process key families of gauge NAME: values, and set() times (mostrecent modes).
+inline constexpr const char* kProcSuffix = ":proc";
+inline constexpr const char* kStampSuffix = ":proc_ts";
+
+// The id of a process in per-process keys and in the process label: "<pid>@<host>" (pids
+// repeat across hosts).
+std::string process_id(long pid, std::string_view host);
+
+// The keys of a gauge series in per-process mode `mode`, for process `proc`.
+Keys per_process_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
+                      GaugeMode mode, std::string_view proc);
+
+// The per-process keys of a gauge a scrape reads: NAME:proc, and NAME:proc_ts in mostrecent
+// modes.
+std::vector<std::string> per_process_metric_keys(const std::optional<std::string>& prefix,
+                                                 std::string_view name, GaugeMode mode);
+
+// The NAME:proc_ts key beside per-process key NAME:proc.
+std::string stamp_key_of(const std::string& proc_key);
+
+// Splits a per-process field into the process id and the labels JSON ("" for an unlabelled
+// gauge); false when it has no "|".
+bool split_process_field(std::string_view field, std::string_view& proc, std::string_view& labels);
+
+// Liveness keys. A process's heartbeat (a string with a TTL of process_ttl_s); the hash of
+// known processes (id -> wall-clock ms it was last seen); the set of per-process keys, each
+// member "live|KEY" or "keep|KEY" by whether its gauge's mode drops dead processes at once;
+// the lock that lets one process collect garbage per period.
+std::string heartbeat_key(const std::optional<std::string>& prefix, std::string_view proc);
+std::string processes_key(const std::optional<std::string>& prefix);
+std::string process_keys_key(const std::optional<std::string>& prefix);
+std::string gc_lock_key(const std::optional<std::string>& prefix);
+
+// The name a metric is stored under: its exposed name, `<registry_prefix>_<name>` when its
+// registry has a prefix, so that metrics whose exposed names differ never share a key.
+std::string stored_name(std::string_view registry_prefix, std::string_view name);
 
 // NAME, or P-NAME with key_prefix P.
 std::string metric_key(const std::optional<std::string>& prefix, std::string_view name);
@@ -34,6 +76,12 @@ std::string metric_key(const std::optional<std::string>& prefix, std::string_vie
 std::vector<std::string> metric_keys(const std::optional<std::string>& prefix,
                                      std::string_view name, MetricType type,
                                      const std::vector<double>& bounds);
+
+// A histogram bucket bound as Python pytheus writes it in a key: an integral bound below 1e16
+// as Python prints an int ("1", "2000000"), any other as Python's str() of a float
+// (shortest round trip; exponent form "1e-05", "1.5e+16" only below 1e-4 or from 1e16 up);
+// +Inf as "+Inf".
+std::string bucket_text(double bound);
 
 // The keys of a counter or gauge series; `bucket` (a value object a bucket-wise histogram
 // made) adds ":bucket".

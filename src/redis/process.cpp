@@ -60,7 +60,9 @@ void flush_at_exit() {
   for (Instance* i : all) i->flusher().stop();
   for (Instance* i : all) {
     std::string why;
-    if (!i->flusher().flush(why, true)) {
+    if (i->flusher().flush(why, true)) {
+      i->flusher().leave();
+    } else {
       const std::size_t lost = i->pending();
       counters().dropped.fetch_add(lost, std::memory_order_relaxed);
       log_line("at exit, " + std::to_string(lost) +

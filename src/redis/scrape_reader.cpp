@@ -6,6 +6,8 @@
 #include "scrape_reader.hpp"
 
 #include <algorithm>
+#include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -134,6 +136,180 @@ class MetricReader {
   std::size_t local_ = 0;
 };
 
+// The per-process values of one gauge (NAME:proc, and NAME:proc_ts in mostrecent modes),
+// grouped by label set, then aggregated by its mode.
+class ProcessReader {
+ public:
+  ProcessReader(const std::string& name, const std::vector<std::string>& label_names,
+                GaugeMode mode, std::string own)
+      : name_(name),
+        label_names_(label_names),
+        mode_(mode),
+        own_(std::move(own)),
+        sorted_names_(label_names) {
+    std::sort(sorted_names_.begin(), sorted_names_.end());
+  }
+
+  void add_local(const std::vector<std::string>& values) {
+    std::string canonical = label_names_.empty() ? "" : field_of(label_names_, values);
+    if (by_labels_.count(canonical)) return;
+    by_labels_.emplace(std::move(canonical), series_.size());
+    series_.push_back({values, {}});
+    local_ = series_.size();
+  }
+
+  // `stamps`: the reply is NAME:proc_ts (set() times), else NAME:proc (values).
+  void add_reply(bool stamps, const std::string& key, const redisReply* r) {
+    if (r->type == REDIS_REPLY_ERROR) {
+      throw CollectError("Redis key \"" + key + "\" of gauge \"" + name_ +
+                         "\" holds the wrong type (expected a hash): " + reply_text(r));
+    }
+    if (r->type != REDIS_REPLY_ARRAY) return;
+    for (std::size_t i = 0; i + 1 < r->elements; i += 2) {
+      const redisReply* f = r->element[i];
+      const redisReply* val = r->element[i + 1];
+      std::string_view field(f->str ? f->str : "", f->len), proc, labels;
+      double v = 0;
+      if (!split_process_field(field, proc, labels)) {
+        invalid_field(key, field, "not \"<process>|<labels JSON>\"");
+        continue;
+      }
+      if (!parse_number(val->str ? val->str : "", val->len, v)) {
+        invalid_field(key, field, "its value \"" + reply_text(val) + "\" is no number");
+        continue;
+      }
+      std::size_t at = 0;
+      if (!series_of(key, field, labels, at)) continue;
+      Proc& p = series_[at].procs[std::string(proc)];
+      (stamps ? p.stamp : p.value) = v;
+      if (!stamps) p.has_value = true;
+    }
+  }
+
+  // Every process id this gauge has values of.
+  void ids(std::vector<std::string>& out) const {
+    for (const Series& s : series_) {
+      for (const auto& [id, p] : s.procs) out.push_back(id);
+    }
+  }
+
+  // The rows: `alive` says whether a process counts (live modes).
+  MetricRows rows(const std::unordered_map<std::string, bool>& alive) {
+    std::sort(series_.begin() + static_cast<std::ptrdiff_t>(local_), series_.end(),
+              [](const Series& a, const Series& b) { return a.values < b.values; });
+    MetricRows out;
+    for (std::size_t i = 0; i < series_.size(); ++i) {
+      Series& s = series_[i];
+      // A series this process has but no process has written reads 0, as in one process;
+      // once any process has written it, only written values count (a process that merely
+      // defines a gauge, a pre-fork master say, never drags min or max to 0).
+      if (i < local_ && std::none_of(s.procs.begin(), s.procs.end(),
+                                     [](const auto& p) { return p.second.has_value; })) {
+        s.procs[own_].has_value = true;
+      }
+      std::vector<std::pair<const std::string*, const Proc*>> procs;
+      for (const auto& [id, p] : s.procs) {
+        if (!p.has_value) continue;  // a time without a value: a field being deleted
+        if (is_live(mode_) && id != own_) {
+          auto it = alive.find(id);
+          if (it == alive.end() || !it->second) continue;
+        }
+        procs.emplace_back(&id, &p);
+      }
+      if (is_per_process_series(mode_)) {
+        for (const auto& [id, p] : procs) {
+          SeriesRow row;
+          row.label_values = s.values;
+          row.value = p->value;
+          row.process = *id;
+          out.push_back(std::move(row));
+        }
+        continue;
+      }
+      if (procs.empty()) continue;
+      SeriesRow row;
+      row.label_values = s.values;
+      row.value = procs[0].second->value;
+      double stamp = procs[0].second->stamp;
+      for (std::size_t k = 1; k < procs.size(); ++k) {
+        const Proc& p = *procs[k].second;
+        switch (mode_) {
+          case GaugeMode::sum:
+          case GaugeMode::livesum:
+            row.value += p.value;
+            break;
+          case GaugeMode::max:
+          case GaugeMode::livemax:
+            row.value = std::max(row.value, p.value);
+            break;
+          case GaugeMode::min:
+          case GaugeMode::livemin:
+            row.value = std::min(row.value, p.value);
+            break;
+          default:  // mostrecent: the latest set(); a value never set counts as time 0
+            if (p.stamp > stamp) {
+              stamp = p.stamp;
+              row.value = p.value;
+            }
+        }
+      }
+      out.push_back(std::move(row));
+    }
+    return out;
+  }
+
+ private:
+  struct Proc {
+    double value = 0;
+    double stamp = 0;
+    bool has_value = false;
+  };
+  struct Series {
+    std::vector<std::string> values;
+    std::map<std::string, Proc> procs;  // sorted by process id
+  };
+
+  bool series_of(const std::string& key, std::string_view field, std::string_view labels,
+                 std::size_t& at) {
+    std::string canonical;
+    std::vector<std::string> values(label_names_.size());
+    if (label_names_.empty()) {
+      if (!labels.empty()) {
+        invalid_field(key, field, "labels on a gauge without labels");
+        return false;
+      }
+    } else {
+      ParsedField p = parse_field(labels, sorted_names_);
+      if (!p.valid) {
+        invalid_field(key, field, "not a process and a JSON object of the gauge's labels");
+        return false;
+      }
+      for (std::size_t n = 0; n < label_names_.size(); ++n) {
+        for (const auto& [label, value] : p.labels) {
+          if (label == label_names_[n]) values[n] = value;
+        }
+      }
+      canonical = std::move(p.canonical);
+    }
+    auto it = by_labels_.find(canonical);
+    if (it == by_labels_.end()) {
+      it = by_labels_.emplace(std::move(canonical), series_.size()).first;
+      series_.push_back({std::move(values), {}});
+    }
+    at = it->second;
+    return true;
+  }
+
+  const std::string& name_;
+  const std::vector<std::string>& label_names_;
+  const GaugeMode mode_;
+  const std::string own_;
+  std::vector<std::string> sorted_names_;
+  std::unordered_map<std::string, std::size_t> by_labels_;
+  std::vector<Series> series_;
+  std::size_t local_ = 0;
+};
+
 // Flushes, reads `keys`, and checks that the transaction answered every read.
 Reply read_checked(Instance& inst, const std::vector<KeyToRead>& keys, const char* what) {
   Reply exec = inst.flusher().flush_and_read(keys);
@@ -161,20 +337,61 @@ SeriesRow to_row(SeriesAcc&& s, MetricType type, std::size_t buckets) {
 
 std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricRequest>& metrics) {
   std::vector<std::vector<std::string>> keys_of(metrics.size());
+  std::vector<GaugeMode> mode(metrics.size(), GaugeMode::shared);
   std::vector<KeyToRead> keys;
   for (std::size_t m = 0; m < metrics.size(); ++m) {
     const MetricRequest& r = metrics[m];
-    keys_of[m] = metric_keys(inst.cfg.key_prefix, r.name, r.type, r.bounds);
+    const std::string name = stored_name(r.registry_prefix, r.name);
+    if (r.type == MetricType::gauge) mode[m] = inst.resolve(r.gauge_mode);
+    keys_of[m] = is_per_process(mode[m])
+                     ? per_process_metric_keys(inst.cfg.key_prefix, name, mode[m])
+                     : metric_keys(inst.cfg.key_prefix, name, r.type, r.bounds);
   }
   for (std::size_t m = 0; m < metrics.size(); ++m) {
-    for (const std::string& k : keys_of[m]) keys.push_back({&k, !metrics[m].label_names.empty()});
+    const bool hash = !metrics[m].label_names.empty() || is_per_process(mode[m]);
+    for (const std::string& k : keys_of[m]) keys.push_back({&k, hash});
   }
   std::vector<MetricRows> out(metrics.size());
   if (keys.empty()) return out;
   Reply exec = read_checked(inst, keys, "the scrape transaction");
   std::size_t at = 0;
+  // Per-process gauges: read first, aggregated once the live processes are known.
+  const std::string own = inst.liveness().id();
+  std::vector<std::unique_ptr<ProcessReader>> procs(metrics.size());
+  std::vector<std::string> live_ids;
   for (std::size_t m = 0; m < metrics.size(); ++m) {
     const MetricRequest& r = metrics[m];
+    if (!is_per_process(mode[m])) {
+      at += keys_of[m].size();
+      continue;
+    }
+    procs[m] = std::make_unique<ProcessReader>(r.name, r.label_names, mode[m], own);
+    for (const auto& values : r.local_series) procs[m]->add_local(values);
+    for (std::size_t i = 0; i < keys_of[m].size(); ++i, ++at) {
+      procs[m]->add_reply(i == 1, keys_of[m][i], exec->element[2 * at]);
+    }
+    if (is_live(mode[m])) procs[m]->ids(live_ids);
+  }
+  std::unordered_map<std::string, bool> alive;
+  std::sort(live_ids.begin(), live_ids.end());
+  live_ids.erase(std::unique(live_ids.begin(), live_ids.end()), live_ids.end());
+  if (!live_ids.empty()) {
+    std::vector<std::string> mget = {"MGET"};
+    for (const std::string& id : live_ids) mget.push_back(heartbeat_key(inst.cfg.key_prefix, id));
+    Reply hb = inst.flusher().run(mget);
+    for (std::size_t i = 0; i < live_ids.size(); ++i) {
+      alive[live_ids[i]] = hb->type == REDIS_REPLY_ARRAY && i < hb->elements &&
+                           hb->element[i]->type != REDIS_REPLY_NIL;
+    }
+  }
+  at = 0;
+  for (std::size_t m = 0; m < metrics.size(); ++m) {
+    const MetricRequest& r = metrics[m];
+    if (procs[m]) {
+      out[m] = procs[m]->rows(alive);
+      at += keys_of[m].size();
+      continue;
+    }
     MetricReader reader(r.name, r.label_names, keys_of[m].size());
     for (const auto& values : r.local_series) reader.add_local(values);
     for (std::size_t i = 0; i < keys_of[m].size(); ++i, ++at) {
@@ -187,6 +404,18 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
 }
 
 std::vector<double> read_series(Instance& inst, const Keys& k, const MetricInfo& series) {
+  if (k.per_process) {  // this process's own value
+    const std::vector<KeyToRead> one = {{&k.keys[0], true}};
+    Reply exec = read_checked(inst, one, "a read");
+    const redisReply* h = exec->element[0];
+    for (std::size_t i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
+      if (reply_text(h->element[i]) != k.field) continue;
+      double v = 0;
+      const redisReply* val = h->element[i + 1];
+      if (parse_number(val->str ? val->str : "", val->len, v)) return {v};
+    }
+    return {0};
+  }
   std::vector<KeyToRead> keys;
   for (const std::string& key : k.keys) keys.push_back({&key, k.hash});
   Reply exec = read_checked(inst, keys, "a read");

@@ -6,6 +6,7 @@
 #include "write_through.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 
 #include "connection.hpp"
@@ -37,6 +38,14 @@ Sent WriteThrough::send_value(const Keys& k, bool set, double v) {
     append_incr(*c, k.keys[0], k.field, n);
   }
   append_expire(*c, k.keys[0], ttl_);
+  if (set && k.stamped) {
+    const Number now(static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count()));
+    append_set(*c, k.keys[1], k.field, now);
+    append_expire(*c, k.keys[1], ttl_);
+    return finish_round_trip(*c, 4, 0);
+  }
   return finish_round_trip(*c, 2, 0);
 }
 
