@@ -141,6 +141,20 @@ TEST_F(FileBackendTest, EveryMetricTypeAndItsExposition) {
   EXPECT_NE(pytheus::generate_metrics(reg).find("jobs{queue=\"a\"} 2"), std::string::npos);
 }
 
+// Metrics whose exposed names differ (registry prefixes) never share a series.
+TEST_F(FileBackendTest, SameNameInTwoPrefixedRegistriesStaysApart) {
+  CollectorRegistry a("svc_a");
+  CollectorRegistry b("svc_b");
+  pytheus::Counter ca("jobs", "Jobs.", {}, {}, &a);
+  pytheus::Counter cb("jobs", "Jobs.", {}, {}, &b);
+  ca.inc(2);
+  cb.inc(5);
+  EXPECT_EQ(ca.get(), 2);
+  EXPECT_EQ(cb.get(), 5);
+  EXPECT_EQ(sample(pytheus::collect(a), "jobs"), 2);
+  EXPECT_EQ(sample(pytheus::collect(b), "jobs"), 5);
+}
+
 TEST_F(FileBackendTest, FilesAreOwnerOnlyByDefault) {
   CollectorRegistry reg;
   pytheus::Counter c("c", "C.", {}, {}, &reg);

@@ -197,7 +197,8 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
           s.label_values = values;
           rows.push_back(std::move(s));
         };
-        auto name_it = by_name_.find(req.name);
+        const std::string name = stored_name(req.name, req.registry_prefix);
+        auto name_it = by_name_.find(name);
         const std::vector<std::size_t>* same_name =
             name_it == by_name_.end() ? nullptr : &name_it->second;
         for (const std::vector<std::string>& values : req.local_series) {
@@ -206,7 +207,7 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
             labels.emplace_back(req.label_names[i], values[i]);
           }
           std::sort(labels.begin(), labels.end());
-          const auto i = find(series_key(req.name, req.type, mode, bounds, labels));
+          const auto i = find(series_key(name, req.type, mode, bounds, labels));
           if (i) used[*i] = true;
           emit(i ? &records_[*i] : nullptr, values, true);
         }

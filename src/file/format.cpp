@@ -151,6 +151,14 @@ std::string encode_record(MetricType type, GaugeMode mode, std::string_view name
   return out;
 }
 
+std::string stored_name(std::string_view name, std::string_view registry_prefix) {
+  if (registry_prefix.empty()) return std::string(name);
+  std::string out(registry_prefix);
+  out += '_';
+  out += name;
+  return out;
+}
+
 std::string series_key(std::string_view name, MetricType type, GaugeMode mode,
                        const std::vector<double>& bounds,
                        const std::vector<std::pair<std::string_view, std::string_view>>& labels) {

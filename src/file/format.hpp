@@ -137,6 +137,10 @@ std::string encode_record(MetricType type, GaugeMode mode, std::string_view name
                           std::uint32_t cell_count);
 
 // The catalog key of a series: name, type, mode, bounds and sorted labels, as one string.
+// The name a metric is stored under: its exposed name, registry prefix included, so that
+// metrics whose exposed names differ never share a series.
+std::string stored_name(std::string_view name, std::string_view registry_prefix);
+
 std::string series_key(std::string_view name, MetricType type, GaugeMode mode,
                        const std::vector<double>& bounds,
                        const std::vector<std::pair<std::string_view, std::string_view>>& labels);

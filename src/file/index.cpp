@@ -66,7 +66,7 @@ std::size_t Store::create_record(const MetricInfo& info, GaugeMode mode,
   const std::uint32_t count =
       cells_for(info.type, info.type == MetricType::histogram ? bounds.size() : 0);
   const std::string rec = encode_record(
-      info.type, mode, info.name, info.labels,
+      info.type, mode, stored_name(info.name, info.registry_prefix), info.labels,
       info.type == MetricType::histogram ? bounds : std::vector<double>{}, first, count);
   if (rec.size() > (1u << 24)) {
     throw BackendError("MultiProcessFileBackend: series of metric " + info.name +
@@ -119,7 +119,8 @@ Series Store::bind(const MetricInfo& info, const std::vector<double>& bounds) {
   for (const auto& [n, v] : info.labels) labels.emplace_back(n, v);
   const std::vector<double> no_bounds;
   const std::vector<double>& b = info.type == MetricType::histogram ? bounds : no_bounds;
-  const std::string key = series_key(info.name, info.type, mode, b, labels);
+  const std::string key =
+      series_key(stored_name(info.name, info.registry_prefix), info.type, mode, b, labels);
   try {
     sync_catalog();
     std::optional<std::size_t> i = find(key);
