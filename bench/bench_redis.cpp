@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "pytheus/backends/redis.hpp"
