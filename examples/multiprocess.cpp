@@ -110,9 +110,10 @@ int run(int argc, char** argv) {
   pytheus::load_backend();  // PYTHEUS_BACKEND_CLASS / PYTHEUS_BACKEND_CONFIG
   const std::string backend = pytheus::loaded_backend();
   if (backend != "MultiProcessRedisBackend" && backend != "MultiProcessFileBackend") {
-    std::cerr << "multiprocess: the loaded backend is " << backend
-              << ", which cannot add up several processes; set PYTHEUS_BACKEND_CLASS="
-                 "MultiProcessRedisBackend or MultiProcessFileBackend, and PYTHEUS_BACKEND_CONFIG\n";
+    std::cerr
+        << "multiprocess: the loaded backend is " << backend
+        << ", which cannot add up several processes; set PYTHEUS_BACKEND_CLASS="
+           "MultiProcessRedisBackend or MultiProcessFileBackend, and PYTHEUS_BACKEND_CONFIG\n";
     return 2;
   }
   if (backend == "MultiProcessRedisBackend") {

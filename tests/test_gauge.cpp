@@ -106,9 +106,9 @@ TEST_F(GaugeTest, MovedTimerRecordsOnce) {
 TEST_F(GaugeTest, EveryModeIsItsOneProcessCaseInMemory) {
   CollectorRegistry r;
   const std::string pid = std::to_string(getpid());
-  for (GaugeMode mode : {GaugeMode::shared, GaugeMode::sum, GaugeMode::max, GaugeMode::min,
-                         GaugeMode::mostrecent, GaugeMode::livesum, GaugeMode::livemax,
-                         GaugeMode::livemin, GaugeMode::livemostrecent}) {
+  for (GaugeMode mode :
+       {GaugeMode::shared, GaugeMode::sum, GaugeMode::max, GaugeMode::min, GaugeMode::mostrecent,
+        GaugeMode::livesum, GaugeMode::livemax, GaugeMode::livemin, GaugeMode::livemostrecent}) {
     CollectorRegistry one;
     Gauge g("mode_gauge", "m", {}, {}, &one, mode);
     g.set(7);
@@ -120,8 +120,10 @@ TEST_F(GaugeTest, EveryModeIsItsOneProcessCaseInMemory) {
     CollectorRegistry one;
     Gauge g("mode_gauge", "m", {"queue"}, {}, &one, mode);
     g.labels({{"queue", "a"}}).set(3);
-    EXPECT_EQ(generate_metrics(one), "# HELP mode_gauge m\n# TYPE mode_gauge gauge\n"
-                                     "mode_gauge{queue=\"a\",pid=\"" + pid + "\"} 3\n")
+    EXPECT_EQ(generate_metrics(one),
+              "# HELP mode_gauge m\n# TYPE mode_gauge gauge\n"
+              "mode_gauge{queue=\"a\",pid=\"" +
+                  pid + "\"} 3\n")
         << to_string(mode);
   }
 }

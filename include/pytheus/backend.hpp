@@ -70,9 +70,8 @@ constexpr bool is_per_process(GaugeMode mode) {
 }
 /// Whether `mode` leaves out processes that are no longer alive.
 constexpr bool is_live(GaugeMode mode) {
-  return mode == GaugeMode::liveall || mode == GaugeMode::livesum ||
-         mode == GaugeMode::livemax || mode == GaugeMode::livemin ||
-         mode == GaugeMode::livemostrecent;
+  return mode == GaugeMode::liveall || mode == GaugeMode::livesum || mode == GaugeMode::livemax ||
+         mode == GaugeMode::livemin || mode == GaugeMode::livemostrecent;
 }
 /// Whether `mode` shows one series per process (all, liveall).
 constexpr bool is_per_process_series(GaugeMode mode) {

@@ -101,7 +101,8 @@ class BasicGauge : public detail::MetricHandle<BasicGauge<B>, detail::ValueSerie
   void record_duration(double seconds) const { set(seconds); }
 
   void check(double value, const char* op) const {
-    if (PYTHEUS_UNLIKELY(!detail::is_finite(value))) detail::throw_not_finite(this->descriptor(), op, value);
+    if (PYTHEUS_UNLIKELY(!detail::is_finite(value)))
+      detail::throw_not_finite(this->descriptor(), op, value);
   }
 };
 

@@ -17,8 +17,8 @@
 #include "connection.hpp"
 #include "delta_store.hpp"
 #include "health.hpp"
-#include "sentinel.hpp"
 #include "liveness.hpp"
+#include "sentinel.hpp"
 
 namespace pytheus::detail::redis {
 

@@ -12,8 +12,8 @@
 #include "flusher.hpp"
 #include "health.hpp"
 #include "key_layout.hpp"
-#include "sentinel.hpp"
 #include "liveness.hpp"
+#include "sentinel.hpp"
 #include "write_through.hpp"
 
 namespace pytheus::detail::redis {
