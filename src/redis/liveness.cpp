@@ -82,8 +82,7 @@ void Liveness::note_key(const std::string& key, bool live) {
   std::string member = (live ? "live|" : "keep|") + key;
   std::lock_guard<std::mutex> lock(mu_);
   if (std::find(members_.begin(), members_.end(), member) == members_.end()) {
-    members_.push_back(member);
-    new_members_.push_back(std::move(member));
+    members_.push_back(std::move(member));
   }
   active_.store(true, std::memory_order_release);
 }
@@ -93,11 +92,14 @@ bool Liveness::due() const {
 }
 
 bool Liveness::beat(Connection& c) {
+  // Every beat names all of this process's per-process keys again: another process's
+  // collection drops a key whose hash it finds empty, which it is between this process
+  // noting the key and writing its first value; the next beat puts it back.
   std::vector<std::string> members;
   std::string id;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    members.swap(new_members_);
+    members = members_;
     id = id_;
   }
   const std::string ttl = std::to_string(cfg_.process_ttl_s);
@@ -121,11 +123,7 @@ bool Liveness::beat(Connection& c) {
                     std::to_string(cfg_.process_ttl_s * 1000LL - 100)});
   }
   std::vector<Reply> r = pipeline(c, cmds);
-  if (r.empty()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    new_members_.insert(new_members_.end(), members.begin(), members.end());
-    return false;
-  }
+  if (r.empty()) return false;
   last_beat_.store(now, std::memory_order_release);
   if (!try_gc) return true;
   last_gc_ = now;
@@ -217,7 +215,6 @@ void Liveness::leave(Connection& c) {
 void Liveness::reset_in_child() {
   new (&mu_) std::mutex();  // a parent thread may have held it
   id_ = process_id(static_cast<long>(getpid()), host_);
-  new_members_ = members_;
   last_beat_.store(0);
   last_gc_ = 0;
 }

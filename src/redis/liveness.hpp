@@ -56,8 +56,7 @@ class Liveness {
   std::string host_;
   mutable std::mutex mu_;
   std::string id_;
-  std::vector<std::string> new_members_;  // "live|KEY" / "keep|KEY" not yet sent
-  std::vector<std::string> members_;      // every member noted here
+  std::vector<std::string> members_;  // "live|KEY" / "keep|KEY": every key noted here
   std::atomic<bool> active_{false};
   std::atomic<std::int64_t> last_beat_{0};
   std::int64_t last_gc_ = 0;
