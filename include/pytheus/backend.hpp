@@ -118,6 +118,10 @@ struct HistogramSnapshot {
   std::vector<double> buckets;
   double sum = 0;
   double count = 0;
+  /// The latest exemplar per bucket (same length as `buckets`, or empty when none).
+  std::vector<std::optional<Exemplar>> exemplars;
+  /// For a histogram with native buckets, those buckets.
+  std::optional<NativeBuckets> native;
 };
 
 /// HistogramBackend stores one histogram or summary series (buckets, sum and count) and
@@ -168,6 +172,8 @@ struct SeriesRow {
   std::vector<std::string> label_values;
   /// The value of a counter or gauge.
   double value = 0;
+  /// A counter's latest exemplar, if any.
+  std::optional<Exemplar> exemplar;
   /// The buckets (one per bound), sum and count of a histogram; sum and count of a summary.
   HistogramSnapshot histogram;
   /// For a gauge in mode all or liveall: the process the row belongs to (its id), which the

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -71,6 +73,39 @@ struct LabelView {
   std::string_view value;
 };
 
+/// Exemplar is a reference from a sample to one observation that contributed to it, most
+/// often its trace (OpenMetrics exemplars): a label set of at most 128 UTF-8 characters
+/// (names and values together), the observed value and, optionally, when it was observed.
+struct Exemplar {
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
+  /// Unix seconds; empty when none was recorded.
+  std::optional<double> timestamp;
+
+  friend bool operator==(const Exemplar& a, const Exemplar& b) {
+    return a.labels == b.labels && a.value == b.value && a.timestamp == b.timestamp;
+  }
+};
+
+/// NativeBuckets are the sparse exponential buckets of a native histogram series, as
+/// Prometheus defines them: bucket `i` of schema `s` holds values in
+/// (base^(i-1), base^i] with base = 2^(2^-s); negative values go to `negative` by their
+/// absolute value; values whose absolute value is at most `zero_threshold` to the zero
+/// bucket. Counts are per bucket (not cumulative); bucket lists are sorted by index and
+/// leave out empty buckets. The series' count and sum are those of its HistogramSnapshot.
+struct NativeBuckets {
+  std::int32_t schema = 0;
+  double zero_threshold = 0;
+  std::uint64_t zero_count = 0;
+  std::vector<std::pair<std::int32_t, std::uint64_t>> positive;
+  std::vector<std::pair<std::int32_t, std::uint64_t>> negative;
+
+  friend bool operator==(const NativeBuckets& a, const NativeBuckets& b) {
+    return a.schema == b.schema && a.zero_threshold == b.zero_threshold &&
+           a.zero_count == b.zero_count && a.positive == b.positive && a.negative == b.negative;
+  }
+};
+
 /// MetricWriter receives families one at a time: `family()` opens one, the `sample()` calls
 /// that follow belong to it. The exposition writers implement it.
 class MetricWriter {
@@ -80,6 +115,16 @@ class MetricWriter {
                       std::string_view unit) = 0;
   virtual void sample(std::string_view suffix, const LabelView* labels, std::size_t label_count,
                       double value) = 0;
+  /// The exemplar of the sample written just before (a counter's value or a histogram
+  /// bucket). Formats without exemplars ignore it (the default).
+  virtual void exemplar(const Exemplar& e) { (void)e; }
+  /// The native buckets of the histogram series with these labels; called before the
+  /// series' `_bucket`/`_count`/`_sum` samples. Formats without native histograms ignore it
+  /// (the default) and show the classic samples.
+  virtual void native_histogram(const LabelView* labels, std::size_t label_count,
+                                const NativeBuckets& buckets) {
+    (void)labels, (void)label_count, (void)buckets;
+  }
 };
 
 /// Collector is anything that yields metric families at scrape time: the built-in metrics,
