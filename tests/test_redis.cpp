@@ -152,11 +152,18 @@ TEST_P(RedisModeTest, KeyLayoutIsExactlyPytheus) {
   for (const auto& k : raw.keys()) {
     if (k.rfind("pytheus_flush_seq:", 0) != 0) keys.push_back(k);
   }
+  // pytheus's keys, plus NAME:created (the series' creation times, which pytheus ignores).
   EXPECT_EQ(keys,
-            (std::vector<std::string>{"hits_total", "latency_seconds:+Inf", "latency_seconds:1",
-                                      "latency_seconds:2.5", "latency_seconds:count",
-                                      "latency_seconds:sum", "payload_bytes:count",
-                                      "payload_bytes:sum", "requests_total", "temperature"}));
+            (std::vector<std::string>{
+                "hits_total", "hits_total:created", "latency_seconds:+Inf", "latency_seconds:1",
+                "latency_seconds:2.5", "latency_seconds:count", "latency_seconds:created",
+                "latency_seconds:sum", "payload_bytes:count", "payload_bytes:created",
+                "payload_bytes:sum", "requests_total", "requests_total:created", "temperature"}));
+  EXPECT_EQ(raw.str({"TYPE", "hits_total:created"}), "string");
+  EXPECT_EQ(raw.str({"TYPE", "requests_total:created"}), "hash");
+  EXPECT_EQ(raw.hash("requests_total:created").count(R"({"code": "500", "method": "GET"})"), 1u);
+  EXPECT_EQ(raw.hash("payload_bytes:created").count(R"({"route": "/"})"), 1u);
+  EXPECT_GT(std::stod(raw.str({"GET", "hits_total:created"})), 1.6e9);
   EXPECT_EQ(raw.str({"TYPE", "hits_total"}), "string");
   EXPECT_EQ(raw.str({"GET", "hits_total"}), "3");
   using Hash = std::map<std::string, std::string>;

@@ -53,10 +53,12 @@ struct Metrics {
   }
 };
 
+// Values, and the series' creation times (NAME:created), which remove() deletes too.
 const std::vector<std::string> kAllKeys = {
-    "jobs_total",        "level",          "size_bytes:count", "size_bytes:sum",
-    "wait_seconds:+Inf", "wait_seconds:1", "wait_seconds:2",   "wait_seconds:count",
-    "wait_seconds:sum"};
+    "jobs_total",         "jobs_total:created",   "level",
+    "size_bytes:count",   "size_bytes:created",   "size_bytes:sum",
+    "wait_seconds:+Inf",  "wait_seconds:1",       "wait_seconds:2",
+    "wait_seconds:count", "wait_seconds:created", "wait_seconds:sum"};
 
 }  // namespace
 

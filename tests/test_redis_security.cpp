@@ -59,8 +59,8 @@ class StderrCapture {
 
 // The commands docs/security.md gives the backend's ACL user.
 const std::vector<std::string> kAclCommands = {
-    "+get", "+set",    "+incrbyfloat", "+hgetall", "+hset", "+hincrbyfloat", "+hdel",
-    "+del", "+expire", "+multi",       "+exec",    "+ping", "+select"};
+    "+get",    "+set",   "+incrbyfloat", "+hgetall", "+hset",   "+hincrbyfloat", "+hdel",  "+del",
+    "+expire", "+multi", "+exec",        "+ping",    "+select", "+setnx",        "+hsetnx"};
 
 void create_user(RawRedis& admin, const std::string& user, const std::string& password) {
   std::vector<std::string> args = {"ACL", "SETUSER",      user,     "reset",

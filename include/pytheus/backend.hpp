@@ -95,6 +95,9 @@ struct MetricInfo {
   /// The prefix of the registry the metric was created in ("svc" exposes "svc_NAME"), or "".
   /// A shared store keys by the exposed name, so that metrics that differ there never share.
   std::string registry_prefix;
+  /// When this process created the series (Unix seconds; 0: unknown). A shared store that
+  /// keeps the earliest creation across processes (its `_created`) records it.
+  double created = 0;
 };
 
 /// Backend is the interface of one stored value as the library sees it. Protocol types that

@@ -80,7 +80,8 @@ namespace detail {
 MetricDescriptor make_descriptor(MetricType type, MetricOptions& options);
 
 // The MetricInfo of the series with label `values` (label_names order).
-MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& values);
+MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& values,
+                     double created = 0);
 
 // `{}`, for backends of a static type, which get no loaded configuration.
 const BackendConfig& empty_config();

@@ -315,15 +315,16 @@ class BackendRegistry {
 
 std::unique_ptr<Backend> make_loaded(const BackendClass& cls, const BackendConfig& config,
                                      const MetricDescriptor& d,
-                                     const std::vector<std::string>& values, Backend*) {
-  return cls.make_value(config, make_info(d, values), std::nullopt);
+                                     const std::vector<std::string>& values, double created,
+                                     Backend*) {
+  return cls.make_value(config, make_info(d, values, created), std::nullopt);
 }
 
 std::unique_ptr<HistogramBackend> make_loaded(const BackendClass& cls, const BackendConfig& config,
                                               const MetricDescriptor& d,
                                               const std::vector<std::string>& values,
-                                              HistogramBackend*) {
-  return cls.make_histogram(config, make_info(d, values), d.bounds);
+                                              double created, HistogramBackend*) {
+  return cls.make_histogram(config, make_info(d, values, created), d.bounds);
 }
 
 // A gauge's value is carried with set(): an early set(7) in each of two processes must
@@ -344,20 +345,21 @@ void carry(HistogramBackend& from, HistogramBackend& to, const MetricDescriptor&
 
 template <class Impl>
 Impl& bind_any(std::atomic<Impl*>& slot, const MetricDescriptor& d,
-               const std::vector<std::string>& values) {
+               const std::vector<std::string>& values, double created) {
   return BackendRegistry::instance().bind(
       slot, [&](const BackendClass& cls, const BackendConfig& config) {
-        return make_loaded(cls, config, d, values, static_cast<Impl*>(nullptr));
+        return make_loaded(cls, config, d, values, created, static_cast<Impl*>(nullptr));
       });
 }
 
 template <class Impl>
 void rebind_any(std::atomic<Impl*>& slot, const MetricDescriptor& d,
                 const std::vector<std::string>& values, const BackendClass& from,
-                const BackendClass& to, const BackendConfig& config) {
+                const BackendClass& to, const BackendConfig& config, double created) {
   Impl* old = slot.load(std::memory_order_acquire);
   if (old == nullptr) return;  // never used: binds to the new class on first use
-  std::unique_ptr<Impl> next = make_loaded(to, config, d, values, static_cast<Impl*>(nullptr));
+  std::unique_ptr<Impl> next =
+      make_loaded(to, config, d, values, created, static_cast<Impl*>(nullptr));
   if (from.process_local) carry(*old, *next, d);
   slot.store(next.release(), std::memory_order_release);
   BackendRegistry::instance().retire(std::unique_ptr<Impl>(old));
@@ -429,25 +431,25 @@ void untrack_rebindable(Rebindable* r) {
 }
 
 Backend& bind_loaded(std::atomic<Backend*>& slot, const MetricDescriptor& d,
-                     const std::vector<std::string>& values) {
-  return bind_any(slot, d, values);
+                     const std::vector<std::string>& values, double created) {
+  return bind_any(slot, d, values, created);
 }
 
 HistogramBackend& bind_loaded(std::atomic<HistogramBackend*>& slot, const MetricDescriptor& d,
-                              const std::vector<std::string>& values) {
-  return bind_any(slot, d, values);
+                              const std::vector<std::string>& values, double created) {
+  return bind_any(slot, d, values, created);
 }
 
 void rebind_loaded(std::atomic<Backend*>& slot, const MetricDescriptor& d,
                    const std::vector<std::string>& values, const BackendClass& from,
-                   const BackendClass& to, const BackendConfig& config) {
-  rebind_any(slot, d, values, from, to, config);
+                   const BackendClass& to, const BackendConfig& config, double created) {
+  rebind_any(slot, d, values, from, to, config, created);
 }
 
 void rebind_loaded(std::atomic<HistogramBackend*>& slot, const MetricDescriptor& d,
                    const std::vector<std::string>& values, const BackendClass& from,
-                   const BackendClass& to, const BackendConfig& config) {
-  rebind_any(slot, d, values, from, to, config);
+                   const BackendClass& to, const BackendConfig& config, double created) {
+  rebind_any(slot, d, values, from, to, config, created);
 }
 
 }  // namespace pytheus::detail

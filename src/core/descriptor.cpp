@@ -256,8 +256,10 @@ MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
   return d;
 }
 
-MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& values) {
+MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& values,
+                     double created) {
   MetricInfo info;
+  info.created = created;
   info.name = d.name;
   info.description = d.help;
   info.type = stored_type(d.type);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "pytheus/errors.hpp"
@@ -65,6 +66,18 @@ auto Store::consistent(F&& read) -> decltype(read(std::vector<CellSource>{})) {
   sync_catalog();
   finish_folds();
   return read(sources(true));
+}
+
+std::optional<double> Store::created_of(const RecordView& r) const {
+  if (r.type != MetricType::counter && r.type != MetricType::histogram &&
+      r.type != MetricType::summary) {
+    return std::nullopt;
+  }
+  const std::uint64_t bits = record_header(r.offset).created.load(std::memory_order_relaxed);
+  double when = 0;
+  std::memcpy(&when, &bits, sizeof when);
+  if (bits == 0 || !(when > 0)) return std::nullopt;
+  return when;
 }
 
 bool Store::visible(const RecordView& r, const std::vector<CellSource>& src) const {
@@ -191,6 +204,7 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
           SeriesRow s;
           if (r != nullptr) {
             s = row(*r, mode, src, nullptr);
+            s.created = created_of(*r);
           } else if (req.type == MetricType::histogram) {
             s.histogram.buckets.assign(bounds.size(), 0);
           }

@@ -26,7 +26,8 @@ namespace pytheus::detail::file {
 
 inline constexpr char kIndexMagic[8] = {'P', 'Y', 'T', 'H', 'I', 'D', 'X', '1'};
 inline constexpr char kCellsMagic[8] = {'P', 'Y', 'T', 'H', 'C', 'E', 'L', '1'};
-inline constexpr std::uint32_t kFormatVersion = 1;
+// 2: records carry the series' creation time.
+inline constexpr std::uint32_t kFormatVersion = 2;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kServiceMax = 128;
 inline constexpr std::size_t kCellsHeader = kPage;  // cell i is at kCellsHeader + 8 * i
@@ -91,8 +92,12 @@ struct RecordHeader {
   std::uint64_t first_cell;
   std::uint32_t cell_count;
   std::uint32_t name_length;
+  // Counters, histograms and summaries: the earliest creation time of the series across the
+  // processes that bound it (the bits of a double, Unix seconds), lowered by an atomic min;
+  // 0 when unknown. Zeroed when the series is erased, so that one created again is dated anew.
+  std::atomic<std::uint64_t> created;
 };
-static_assert(sizeof(RecordHeader) == 32);
+static_assert(sizeof(RecordHeader) == 40);
 
 // The header of a cell file (totals.db, slot-N.db): one page.
 struct CellsHeader {

@@ -10,10 +10,25 @@
 #include <algorithm>
 #include <cstring>
 
+#include "pytheus/descriptor.hpp"
 #include "pytheus/errors.hpp"
 #include "store.hpp"
 
 namespace pytheus::detail::file {
+namespace {
+
+// Lowers a record's creation time to `when` (an atomic min). Positive doubles order as their
+// bits do, so the comparison is on the integers; 0 is "unknown", which any time replaces.
+void note_created(std::atomic<std::uint64_t>& created, double when) {
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &when, sizeof bits);
+  std::uint64_t cur = created.load(std::memory_order_relaxed);
+  while ((cur == 0 || bits < cur) &&
+         !created.compare_exchange_weak(cur, bits, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
 
 IndexHeader& Store::header() const {
   return *reinterpret_cast<IndexHeader*>(index_->data());
@@ -132,6 +147,11 @@ Series Store::bind(const MetricInfo& info, const std::vector<double>& bounds) {
       record_header(records_[*i].offset).erased.store(0, std::memory_order_release);
     }
     const RecordView& r = records_[*i];
+    if (info.type == MetricType::counter || info.type == MetricType::histogram ||
+        info.type == MetricType::summary) {
+      note_created(record_header(r.offset).created,
+                   info.created > 0 ? info.created : unix_time_now());
+    }
     Series s{r.first_cell, r.cell_count, r.offset, r.type, mode};
     cover_totals(s.first_cell + s.cell_count);
     cover_own(s.first_cell + s.cell_count);
@@ -150,6 +170,7 @@ void Store::erase(const Series& s) {
   h.fold_seq.fetch_add(1, std::memory_order_acq_rel);
   std::atomic_thread_fence(std::memory_order_release);
   record_header(s.record).erased.store(1, std::memory_order_release);
+  record_header(s.record).created.store(0, std::memory_order_relaxed);
   auto zero = [&](unsigned char* cells, std::uint64_t covered) {
     for (std::uint64_t i = s.first_cell; i < s.first_cell + s.cell_count && i < covered; ++i) {
       cell_u(cells, i).store(0, std::memory_order_relaxed);

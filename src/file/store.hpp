@@ -140,6 +140,8 @@ class Store {
   SeriesRow row(const RecordView& r, GaugeMode mode, const std::vector<CellSource>& src,
                 std::vector<SeriesRow>* per_process) const;
   bool visible(const RecordView& r, const std::vector<CellSource>& src) const;
+  // The series' earliest creation across processes, when the record has one.
+  std::optional<double> created_of(const RecordView& r) const;
 
   Config config_;
   std::string dir_;

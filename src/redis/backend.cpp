@@ -27,7 +27,7 @@ struct Series {
       : inst(i),
         info(std::move(m)),
         keys(std::make_shared<Keys>(std::move(k))),  // not const: a forked child rekeys it
-        slot(inst.new_slot(keys, ncounts)) {}
+        slot(inst.new_slot(keys, ncounts, info.created)) {}
   ~Series() { inst.retire(slot); }
 
   Instance& inst;

@@ -229,6 +229,11 @@ void append_delete(Connection& c, std::string_view key, std::string_view field) 
   append_key_command(c, "DEL", "HDEL", key, field, nullptr);
 }
 
+void append_set_if_absent(Connection& c, std::string_view key, std::string_view field,
+                          const Number& n) {
+  append_key_command(c, "SETNX", "HSETNX", key, field, &n);
+}
+
 Reply read_keys(Connection& c, const std::vector<KeyToRead>& keys, std::string_view ttl) {
   append_multi(c);
   for (const KeyToRead& k : keys) {

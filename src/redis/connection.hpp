@@ -98,6 +98,9 @@ void append_expire(Connection& c, std::string_view key, std::string_view ttl);
 void append_incr(Connection& c, std::string_view key, std::string_view field, const Number& n);
 void append_set(Connection& c, std::string_view key, std::string_view field, const Number& n);
 void append_delete(Connection& c, std::string_view key, std::string_view field);
+// SETNX/HSETNX: the first writer's value stays.
+void append_set_if_absent(Connection& c, std::string_view key, std::string_view field,
+                          const Number& n);
 
 // A key a read fetches: GET for a string, HGETALL for a hash.
 struct KeyToRead {

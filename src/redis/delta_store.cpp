@@ -9,17 +9,31 @@
 #include <new>
 #include <utility>
 
+#include "pytheus/descriptor.hpp"
 #include "pytheus/detail/strings.hpp"
 
 namespace pytheus::detail::redis {
+namespace {
 
-Slot::Slot(std::shared_ptr<const Keys> k, std::size_t n)
-    : keys(std::move(k)), ncounts(n), counts(n ? new std::atomic<std::uint64_t>[n] : nullptr) {
+// The creation time a slot keeps: none for a series without `_created`; the time the object
+// was made when the library did not say (a backend object built outside it).
+double k_created(const Keys& k, double created) {
+  if (k.created_key.empty()) return 0;
+  return created > 0 ? created : unix_time_now();
+}
+
+}  // namespace
+
+Slot::Slot(std::shared_ptr<const Keys> k, std::size_t n, double created_at)
+    : keys(std::move(k)),
+      created(k_created(*keys, created_at)),
+      ncounts(n),
+      counts(n ? new std::atomic<std::uint64_t>[n] : nullptr) {
   for (std::size_t i = 0; i < ncounts; ++i) counts[i].store(0, std::memory_order_relaxed);
 }
 
-Slot* DeltaStore::new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts) {
-  auto* s = new Slot(std::move(keys), ncounts);
+Slot* DeltaStore::new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts, double created) {
+  auto* s = new Slot(std::move(keys), ncounts, created);
   std::lock_guard<std::mutex> lock(mu_);
   s->next = slots_;
   if (slots_) slots_->prev = s;
@@ -93,6 +107,7 @@ void DeltaStore::clear(Slot& s) {
   s.has_set = false;
   s.value.store(0, std::memory_order_seq_cst);
   for (std::size_t i = 0; i < s.ncounts; ++i) s.counts[i].store(0);
+  s.created_sent.store(false, std::memory_order_relaxed);
 }
 
 void DeltaStore::take_dirty(std::vector<Entry>& batch) {
@@ -119,7 +134,13 @@ void DeltaStore::take_dirty(std::vector<Entry>& batch) {
         any = any || e.counts[i] != 0;
       }
     }
-    if (any) batch.push_back(std::move(e));
+    if (any) {
+      // Taken once: a batch that fails is sent again as it is, and a series removed before
+      // its batch went out sends it again (clear()).
+      e.created = s->created_to_send();
+      if (e.created != 0) s->created_sent.store(true, std::memory_order_relaxed);
+      batch.push_back(std::move(e));
+    }
     s = next;
   }
   std::lock_guard<std::mutex> lock(mu_);

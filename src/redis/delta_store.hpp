@@ -16,9 +16,17 @@ namespace pytheus::detail::redis {
 
 // Local deltas of one series, owned by its backend object until retired, then by the store.
 struct Slot {
-  Slot(std::shared_ptr<const Keys> k, std::size_t n);
+  Slot(std::shared_ptr<const Keys> k, std::size_t n, double created_at);
 
   const std::shared_ptr<const Keys> keys;
+  // When this process created the series (Keys::created_key), and whether Redis has been
+  // sent it (set-if-absent, so once is enough until the series is erased).
+  const double created;
+  std::atomic<bool> created_sent{false};
+  // The creation time to send with the next update, or 0 when there is none to send.
+  double created_to_send() const {
+    return created_sent.load(std::memory_order_relaxed) ? 0 : created;
+  }
   // A value's delta, or a histogram's sum delta.
   std::atomic<double> value{0};
   // A histogram's observations per bucket (not cumulative); a summary's count.
@@ -42,6 +50,7 @@ struct Slot {
 struct Entry {
   std::shared_ptr<const Keys> keys;
   bool erase = false;
+  double created = 0;  // sent set-if-absent when not 0
   bool has_set = false;
   double set_value = 0;
   double set_time_ms = 0;
@@ -53,7 +62,8 @@ struct Entry {
 class DeltaStore {
  public:
   // A slot for a series with `ncounts` counters (histogram buckets, or 1 for a summary).
-  Slot* new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts);
+  // `created`: the series' creation time (Unix seconds).
+  Slot* new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts, double created);
   // Its backend object is gone: the slot is freed once its last deltas are taken.
   void retire(Slot* s);
 
@@ -63,7 +73,8 @@ class DeltaStore {
   bool observe(Slot& s, double v, std::size_t bucket);
   // Adds a snapshot's observations (a histogram carried over from an in-process backend).
   bool merge(Slot& s, const std::vector<double>& cumulative_buckets, double count, double sum);
-  // Drops the slot's deltas (its series was removed).
+  // Drops the slot's deltas (its series was removed); its creation time is sent again with a
+  // later update.
   static void clear(Slot& s);
 
   // Appends every dirty slot's deltas to `batch` and frees retired slots that are clean.

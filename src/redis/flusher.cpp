@@ -287,7 +287,19 @@ void Flusher::append_entry(const Entry& e, std::size_t& cmds) {
       append_delete(control_, key, k.field);
       ++cmds;
     }
+    if (!k.created_key.empty()) {  // a series created again gets a new time
+      append_delete(control_, k.created_key, k.field);
+      ++cmds;
+    }
     return;
+  }
+  if (e.created != 0) {
+    append_set_if_absent(control_, k.created_key, k.field, Number(e.created));
+    ++cmds;
+  }
+  if (!k.created_key.empty()) {
+    append_expire(control_, k.created_key, ttl_);
+    ++cmds;
   }
   if (!k.histogram) {
     if (e.has_set) {

@@ -16,6 +16,13 @@ bool settled(Sent sent) {
   return sent != Sent::not_sent;
 }
 
+// settled(), noting that Redis has the series' creation time when it was delivered (an
+// ambiguous send leaves it to be sent again: set-if-absent makes that harmless).
+bool sent(Slot& s, Sent result) {
+  if (result == Sent::ok && s.created != 0) s.created_sent.store(true, std::memory_order_relaxed);
+  return settled(result);
+}
+
 }  // namespace
 
 Instance::Instance(Config c)
@@ -33,12 +40,17 @@ bool Instance::deferred(const Slot& s) const {
 
 void Instance::change(Slot& s, bool set, double v) {
   if (s.keys->per_process) flusher_.ensure_running();  // the heartbeat, in every write mode
-  if (!deferred(s) && settled(write_through_.send_value(*s.keys, set, v))) return;
+  if (!deferred(s) && sent(s, write_through_.send_value(*s.keys, set, v, s.created_to_send()))) {
+    return;
+  }
   dirtied(set ? store_.set(s, v) : store_.add(s, v));
 }
 
 void Instance::observe(Slot& s, double v, std::size_t bucket) {
-  if (!deferred(s) && settled(write_through_.send_observe(*s.keys, bucket, v))) return;
+  if (!deferred(s) &&
+      sent(s, write_through_.send_observe(*s.keys, bucket, v, s.created_to_send()))) {
+    return;
+  }
   dirtied(store_.observe(s, v, s.keys->buckets ? bucket : 0));
 }
 

@@ -94,11 +94,18 @@ std::vector<std::string> metric_keys(const std::optional<std::string>& prefix,
   return keys;
 }
 
+std::string created_key(const std::optional<std::string>& prefix, std::string_view name) {
+  return metric_key(prefix, name) + ":created";
+}
+
 Keys value_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
                 std::optional<std::string_view> bucket) {
-  std::string key = metric_key(prefix, stored_name(series.registry_prefix, series.name));
+  const std::string name = stored_name(series.registry_prefix, series.name);
+  std::string key = metric_key(prefix, name);
   if (bucket) key.append(":").append(*bucket);
-  return keys_of({std::move(key)}, series);
+  Keys k = keys_of({std::move(key)}, series);
+  if (!bucket && keeps_created(series.type)) k.created_key = created_key(prefix, name);
+  return k;
 }
 
 Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
@@ -108,6 +115,7 @@ Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& 
       metric_keys(prefix, stored_name(series.registry_prefix, series.name), type, bounds), series);
   k.histogram = true;
   k.buckets = bounds.size();
+  k.created_key = created_key(prefix, stored_name(series.registry_prefix, series.name));
   return k;
 }
 

@@ -28,6 +28,10 @@ struct Keys {
   // wall-clock time in ms of each field's last set().
   bool per_process = false;
   bool stamped = false;
+  // Counters, histograms and summaries: NAME:created, the earliest creation time (Unix
+  // seconds) of each series across processes, written set-if-absent under `field` (a string
+  // for an unlabelled metric). Empty for other types.
+  std::string created_key;
 };
 
 // The per-process key families of gauge NAME: values, and set() times (mostrecent modes).
@@ -66,6 +70,14 @@ std::string gc_lock_key(const std::optional<std::string>& prefix);
 // The name a metric is stored under: its exposed name, `<registry_prefix>_<name>` when its
 // registry has a prefix, so that metrics whose exposed names differ never share a key.
 std::string stored_name(std::string_view registry_prefix, std::string_view name);
+
+// The key of the creation times of a metric's series: NAME:created.
+std::string created_key(const std::optional<std::string>& prefix, std::string_view name);
+// Whether series of `type` keep a creation time (they show `_created`).
+constexpr bool keeps_created(MetricType type) {
+  return type == MetricType::counter || type == MetricType::histogram ||
+         type == MetricType::summary;
+}
 
 // NAME, or P-NAME with key_prefix P.
 std::string metric_key(const std::optional<std::string>& prefix, std::string_view name);

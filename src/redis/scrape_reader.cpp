@@ -32,6 +32,7 @@ void invalid_field(const std::string& key, std::string_view field, const std::st
 struct SeriesAcc {
   std::vector<std::string> values;  // label_names order
   std::vector<double> v;            // one per key
+  double created = 0;               // the earliest creation time, 0 when unknown
 };
 
 // Accumulates the series of one metric from the replies of its keys.
@@ -64,6 +65,44 @@ class MetricReader {
       add_string(index, key, r);
     } else {
       add_hash(index, key, r);
+    }
+  }
+
+  // Adds the reply of the metric's created key (Keys::created_key): dates the series read so
+  // far, never adds one (a time without values is a series being removed). Lenient, as
+  // values are: a field or value that is not understood is skipped and counted.
+  void add_created(const std::string& key, const redisReply* r) {
+    if (r->type == REDIS_REPLY_ERROR) {
+      throw CollectError("Redis key \"" + key + "\" of metric \"" + name_ +
+                         "\" holds the wrong type (" +
+                         (label_names_.empty() ? "expected a string" : "expected a hash") +
+                         " of creation times): " + reply_text(r));
+    }
+    if (label_names_.empty()) {
+      double v = 0;
+      if (r->type == REDIS_REPLY_STRING && parse_number(r->str, r->len, v) && !order_.empty()) {
+        date(order_[0], v);
+      }
+      return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) return;
+    for (std::size_t i = 0; i + 1 < r->elements; i += 2) {
+      const redisReply* f = r->element[i];
+      const redisReply* val = r->element[i + 1];
+      std::string_view field(f->str ? f->str : "", f->len);
+      auto cached = cache_.find(std::string(field));
+      if (cached == cache_.end()) {
+        cached = cache_.emplace(std::string(field), parse_field(field, sorted_names_)).first;
+      }
+      if (!cached->second.valid) continue;  // counted with the values, if they have it
+      auto it = by_field_.find(cached->second.canonical);
+      if (it == by_field_.end()) continue;
+      double v = 0;
+      if (!parse_number(val->str ? val->str : "", val->len, v)) {
+        invalid_field(key, field, "its value \"" + reply_text(val) + "\" is no time");
+        continue;
+      }
+      date(order_[it->second], v);
     }
   }
 
@@ -118,6 +157,11 @@ class MetricReader {
       }
       order_[it->second].v[index] += v;  // same label set in another key order: merged
     }
+  }
+
+  // Keys in another label order may date the same series: the earliest wins.
+  static void date(SeriesAcc& s, double when) {
+    if (when > 0 && (s.created == 0 || when < s.created)) s.created = when;
   }
 
   std::string names() const {
@@ -330,6 +374,7 @@ SeriesRow to_row(SeriesAcc&& s, MetricType type, std::size_t buckets) {
   } else {
     row.value = s.v[0];
   }
+  if (s.created > 0) row.created = s.created;
   return row;
 }
 
@@ -337,6 +382,8 @@ SeriesRow to_row(SeriesAcc&& s, MetricType type, std::size_t buckets) {
 
 std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricRequest>& metrics) {
   std::vector<std::vector<std::string>> keys_of(metrics.size());
+  // Whether the last of keys_of[m] is the metric's created key.
+  std::vector<bool> dated(metrics.size(), false);
   std::vector<GaugeMode> mode(metrics.size(), GaugeMode::shared);
   std::vector<KeyToRead> keys;
   for (std::size_t m = 0; m < metrics.size(); ++m) {
@@ -346,6 +393,10 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
     keys_of[m] = is_per_process(mode[m])
                      ? per_process_metric_keys(inst.cfg.key_prefix, name, mode[m])
                      : metric_keys(inst.cfg.key_prefix, name, r.type, r.bounds);
+    if (keeps_created(r.type)) {
+      keys_of[m].push_back(created_key(inst.cfg.key_prefix, name));
+      dated[m] = true;
+    }
   }
   for (std::size_t m = 0; m < metrics.size(); ++m) {
     const bool hash = !metrics[m].label_names.empty() || is_per_process(mode[m]);
@@ -392,10 +443,15 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
       at += keys_of[m].size();
       continue;
     }
-    MetricReader reader(r.name, r.label_names, keys_of[m].size());
+    const std::size_t nvalues = keys_of[m].size() - (dated[m] ? 1 : 0);
+    MetricReader reader(r.name, r.label_names, nvalues);
     for (const auto& values : r.local_series) reader.add_local(values);
     for (std::size_t i = 0; i < keys_of[m].size(); ++i, ++at) {
-      reader.add_reply(i, keys_of[m][i], exec->element[2 * at]);
+      if (i == nvalues) {
+        reader.add_created(keys_of[m][i], exec->element[2 * at]);
+      } else {
+        reader.add_reply(i, keys_of[m][i], exec->element[2 * at]);
+      }
     }
     const std::size_t buckets = r.type == MetricType::histogram ? r.bounds.size() : 0;
     for (SeriesAcc& s : reader.take()) out[m].push_back(to_row(std::move(s), r.type, buckets));

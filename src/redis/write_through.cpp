@@ -28,10 +28,23 @@ thread_local ThreadConn tls_conn;
 WriteThrough::WriteThrough(const Config& cfg, Health& health, Locator& locator)
     : cfg_(cfg), health_(health), locator_(locator), ttl_(std::to_string(cfg.expire_key_time)) {}
 
-Sent WriteThrough::send_value(const Keys& k, bool set, double v) {
+// The created key expires with the values it dates, so it is refreshed with every update.
+std::size_t WriteThrough::append_created(Connection& c, const Keys& k, double created) {
+  if (k.created_key.empty()) return 0;
+  std::size_t cmds = 1;
+  if (created != 0) {
+    append_set_if_absent(c, k.created_key, k.field, Number(created));
+    ++cmds;
+  }
+  append_expire(c, k.created_key, ttl_);
+  return cmds;
+}
+
+Sent WriteThrough::send_value(const Keys& k, bool set, double v, double created) {
   Connection* c = thread_conn();
   if (c == nullptr) return Sent::not_sent;
   const Number n(v);
+  const std::size_t extra = append_created(*c, k, created);
   if (set) {
     append_set(*c, k.keys[0], k.field, n);
   } else {
@@ -44,16 +57,16 @@ Sent WriteThrough::send_value(const Keys& k, bool set, double v) {
                                              .count()));
     append_set(*c, k.keys[1], k.field, now);
     append_expire(*c, k.keys[1], ttl_);
-    return finish_round_trip(*c, 4, 0);
+    return finish_round_trip(*c, 4 + extra, 0);
   }
-  return finish_round_trip(*c, 2, 0);
+  return finish_round_trip(*c, 2 + extra, 0);
 }
 
-Sent WriteThrough::send_observe(const Keys& k, std::size_t bucket, double v) {
+Sent WriteThrough::send_observe(const Keys& k, std::size_t bucket, double v, double created) {
   Connection* c = thread_conn();
   if (c == nullptr) return Sent::not_sent;
   append_multi(*c);
-  std::size_t cmds = 0;
+  std::size_t cmds = append_created(*c, k, created);
   const Number one(1);
   for (std::size_t i = std::min(bucket, k.buckets); i < k.buckets; ++i) {
     append_incr(*c, k.keys[i], k.field, one);

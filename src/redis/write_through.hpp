@@ -23,15 +23,19 @@ class WriteThrough {
  public:
   WriteThrough(const Config& cfg, Health& health, Locator& locator);
 
-  // INCRBYFLOAT/HINCRBYFLOAT (SET/HSET with `set`) and EXPIRE.
-  Sent send_value(const Keys& k, bool set, double v);
-  // One observation as a MULTI/EXEC: the buckets from `bucket` up, count, sum, EXPIREs.
-  Sent send_observe(const Keys& k, std::size_t bucket, double v);
+  // INCRBYFLOAT/HINCRBYFLOAT (SET/HSET with `set`) and EXPIRE. `created` (not 0): the
+  // series' creation time, sent set-if-absent (Keys::created_key).
+  Sent send_value(const Keys& k, bool set, double v, double created);
+  // One observation as a MULTI/EXEC: the buckets from `bucket` up, count, sum, the creation
+  // time as above, EXPIREs.
+  Sent send_observe(const Keys& k, std::size_t bucket, double v, double created);
 
  private:
   Connection* thread_conn();
   Sent finish_round_trip(Connection& c, std::size_t replies, std::size_t exec_at);
   void failed(Connection& c);
+  // The creation time (when not 0) and the EXPIRE of the created key; the commands added.
+  std::size_t append_created(Connection& c, const Keys& k, double created);
 
   const Config& cfg_;
   Health& health_;

@@ -26,7 +26,7 @@ class Series {
         values_(std::move(values)),
         seq_(seq),
         created_(unix_time_now()),
-        storage_(*desc_, values_) {}
+        storage_(*desc_, values_, created_) {}
 
   decltype(auto) get() { return storage_.get(*desc_, values_); }
   const MetricDescriptor& descriptor() const { return *desc_; }

@@ -37,23 +37,25 @@ void untrack_rebindable(Rebindable* r);
 // Binding to the loaded backend, under the lock load_backend takes, so that no value stays
 // on an old class. bind_loaded makes the object when `slot` is still empty; rebind_loaded
 // moves a bound one to class `to` (carrying its values when `from` kept them in memory).
+// `created` is the series' creation time (MetricInfo::created).
 Backend& bind_loaded(std::atomic<Backend*>& slot, const MetricDescriptor& d,
-                     const std::vector<std::string>& values);
+                     const std::vector<std::string>& values, double created = 0);
 HistogramBackend& bind_loaded(std::atomic<HistogramBackend*>& slot, const MetricDescriptor& d,
-                              const std::vector<std::string>& values);
+                              const std::vector<std::string>& values, double created = 0);
 void rebind_loaded(std::atomic<Backend*>& slot, const MetricDescriptor& d,
                    const std::vector<std::string>& values, const BackendClass& from,
-                   const BackendClass& to, const BackendConfig& config);
+                   const BackendClass& to, const BackendConfig& config, double created = 0);
 void rebind_loaded(std::atomic<HistogramBackend*>& slot, const MetricDescriptor& d,
                    const std::vector<std::string>& values, const BackendClass& from,
-                   const BackendClass& to, const BackendConfig& config);
+                   const BackendClass& to, const BackendConfig& config, double created = 0);
 
 // One stored value of a static backend type B, made with the series.
 template <class B>
 class ValueStorage {
  public:
-  ValueStorage(const MetricDescriptor& d, const std::vector<std::string>& values)
-      : value_(empty_config(), make_info(d, values), std::nullopt) {}
+  ValueStorage(const MetricDescriptor& d, const std::vector<std::string>& values,
+               double created = 0)
+      : value_(empty_config(), make_info(d, values, created), std::nullopt) {}
   B& get(const MetricDescriptor&, const std::vector<std::string>&) { return value_; }
   void erase(const MetricDescriptor&, const std::vector<std::string>&) {
     if constexpr (has_erase<B>::value) value_.erase();
@@ -69,8 +71,9 @@ class ValueStorage {
 template <class B>
 class HistogramStorage {
  public:
-  HistogramStorage(const MetricDescriptor& d, const std::vector<std::string>& values)
-      : value_(empty_config(), make_info(d, values), d.bounds) {}
+  HistogramStorage(const MetricDescriptor& d, const std::vector<std::string>& values,
+                   double created = 0)
+      : value_(empty_config(), make_info(d, values, created), d.bounds) {}
   histogram_backend_t<B>& get(const MetricDescriptor&, const std::vector<std::string>&) {
     return value_;
   }
@@ -86,7 +89,8 @@ class HistogramStorage {
 template <class Impl>
 class LoadedStorage {
  public:
-  LoadedStorage(const MetricDescriptor&, const std::vector<std::string>&) {}
+  LoadedStorage(const MetricDescriptor&, const std::vector<std::string>&, double created = 0)
+      : created_(created) {}
   LoadedStorage(const LoadedStorage&) = delete;
   LoadedStorage& operator=(const LoadedStorage&) = delete;
   ~LoadedStorage() { delete impl_.load(std::memory_order_acquire); }
@@ -94,7 +98,7 @@ class LoadedStorage {
   Impl& get(const MetricDescriptor& d, const std::vector<std::string>& values) {
     Impl* p = impl_.load(std::memory_order_acquire);
     if (PYTHEUS_LIKELY(p != nullptr)) return *p;
-    return bind_loaded(impl_, d, values);
+    return bind_loaded(impl_, d, values, created_);
   }
 
   // Binds first when unused: a shared store may hold the series from other processes.
@@ -105,11 +109,12 @@ class LoadedStorage {
   // Called by load_backend with its lock held.
   void rebind(const MetricDescriptor& d, const std::vector<std::string>& values,
               const BackendClass& from, const BackendClass& to, const BackendConfig& config) {
-    rebind_loaded(impl_, d, values, from, to, config);
+    rebind_loaded(impl_, d, values, from, to, config, created_);
   }
 
  private:
   std::atomic<Impl*> impl_{nullptr};
+  const double created_;  // the series' creation time, for the objects it binds
 };
 
 template <>
