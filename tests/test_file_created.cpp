@@ -102,6 +102,13 @@ TEST_F(FileBackendTest, CreatedIsTheEarliestProcesssAcrossProcesses) {
   });
   ASSERT_EQ(wait_child(pid), 0);
   EXPECT_EQ(shared_created(m), parents);
+
+  // The switch turns them off on this backend too.
+  pytheus::set_created_samples(false);
+  EXPECT_TRUE(samples(pytheus::collect(m.reg), "jobs_total_created", {{"k", "shared"}}).empty());
+  EXPECT_EQ(pytheus::generate_metrics(m.reg, pytheus::Format::openmetrics).find("_created"),
+            std::string::npos);
+  pytheus::set_created_samples(true);
 }
 
 }  // namespace pytheus_test

@@ -130,6 +130,12 @@ TEST_P(RedisModeTest, CreatedIsTheEarliestProcesssAcrossProcesses) {
   });
   ASSERT_EQ(pytheus_test::wait_child(pid), 0);
   EXPECT_EQ(shared_created(m), parents);
+
+  // The switch turns them off on this backend too.
+  set_created_samples(false);
+  EXPECT_EQ(sample_count(collect(m.reg), "jobs_total", "_created"), 0u);
+  EXPECT_EQ(generate_metrics(m.reg, Format::openmetrics).find("_created"), std::string::npos);
+  set_created_samples(true);
 }
 
 // The created key expires like the values it dates, and a scrape refreshes it.
