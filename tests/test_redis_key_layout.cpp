@@ -93,6 +93,30 @@ TEST(RedisKeyLayout, BucketOfABucketwiseValue) {
   EXPECT_EQ(k.keys, Strings{"lat:+Inf"});
 }
 
+// Counters, histograms and summaries keep their series' creation times in NAME:created,
+// under the same field as their values; other types and bucket-wise values have none.
+TEST(RedisKeyLayout, CreatedKeyOfTypesWithCreatedSamples) {
+  EXPECT_EQ(created_key(std::nullopt, "hits_total"), "hits_total:created");
+  EXPECT_EQ(created_key(std::string("svc"), "hits_total"), "svc-hits_total:created");
+  const Keys counter =
+      value_keys(std::nullopt, info("hits_total", MetricType::counter, {{"a", "1"}}), std::nullopt);
+  EXPECT_EQ(counter.created_key, "hits_total:created");
+  EXPECT_EQ(counter.field, R"({"a": "1"})");
+  MetricInfo prefixed = info("jobs_total", MetricType::counter);
+  prefixed.registry_prefix = "app";
+  EXPECT_EQ(value_keys(std::string("svc"), prefixed, std::nullopt).created_key,
+            "svc-app_jobs_total:created");
+  EXPECT_EQ(histogram_keys(std::nullopt, info("lat", MetricType::histogram), {1, inf}).created_key,
+            "lat:created");
+  EXPECT_EQ(histogram_keys(std::nullopt, info("size", MetricType::summary), {}).created_key,
+            "size:created");
+  EXPECT_EQ(value_keys(std::nullopt, info("temp", MetricType::gauge), std::nullopt).created_key,
+            "");
+  EXPECT_EQ(value_keys(std::nullopt, info("lat", MetricType::histogram), std::string_view("1"))
+                .created_key,
+            "");
+}
+
 TEST(RedisKeyLayout, FieldOfLabelValuesInDeclaredOrder) {
   // Declared order b, a: the field is still sorted by name, as Python's json.dumps of the
   // sorted dict writes it.
