@@ -63,6 +63,16 @@ struct Exemplar {
 /// asks for it. `exemplar` may be set on a counter's value and on a histogram's `_bucket`
 /// samples; OpenMetrics shows it, the text format leaves it out.
 struct Sample {
+  // Constructors rather than an aggregate, so that `{suffix, labels, value}` written before
+  // exemplars existed stays warning-free (-Wmissing-field-initializers).
+  Sample() = default;
+  Sample(std::string suffix_, std::vector<std::pair<std::string, std::string>> labels_ = {},
+         double value_ = 0, std::optional<Exemplar> exemplar_ = std::nullopt)
+      : suffix(std::move(suffix_)),
+        labels(std::move(labels_)),
+        value(value_),
+        exemplar(std::move(exemplar_)) {}
+
   std::string suffix;
   std::vector<std::pair<std::string, std::string>> labels;
   double value = 0;

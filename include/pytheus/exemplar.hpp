@@ -49,9 +49,9 @@ struct ExemplarData {
       const std::size_t nl = static_cast<unsigned char>(encoded[i]);
       std::string_view name(encoded + i + 1, nl);
       i += 1 + nl;
-      const std::size_t vl = static_cast<unsigned char>(encoded[i]) |
-                             (static_cast<std::size_t>(static_cast<unsigned char>(encoded[i + 1]))
-                              << 8);
+      const std::size_t vl =
+          static_cast<unsigned char>(encoded[i]) |
+          (static_cast<std::size_t>(static_cast<unsigned char>(encoded[i + 1])) << 8);
       std::string_view v(encoded + i + 2, vl);
       i += 2 + vl;
       f(name, v);

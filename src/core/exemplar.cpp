@@ -23,8 +23,7 @@ std::size_t utf8_chars(std::string_view s) {
 }
 
 std::string subject(std::string_view metric) {
-  return metric.empty() ? std::string("ExemplarScope")
-                        : "exemplar of metric " + quote_name(metric);
+  return metric.empty() ? std::string("ExemplarScope") : "exemplar of metric " + quote_name(metric);
 }
 
 // Checks one label and appends it to `out`, counting characters in `chars`.
@@ -140,9 +139,8 @@ Exemplar ExemplarData::to_exemplar() const {
 void ExemplarCell::store(const ExemplarData& e) noexcept {
   std::uint64_t s = seq_.load(std::memory_order_relaxed);
   for (;;) {
-    if ((s & 1) == 0 &&
-        seq_.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
-                                   std::memory_order_relaxed)) {
+    if ((s & 1) == 0 && seq_.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
+                                                   std::memory_order_relaxed)) {
       break;
     }
     s = seq_.load(std::memory_order_relaxed);
@@ -193,9 +191,8 @@ std::optional<ExemplarData> ExemplarCell::load() const noexcept {
 void ExemplarCell::clear() noexcept {
   std::uint64_t s = seq_.load(std::memory_order_relaxed);
   for (;;) {
-    if ((s & 1) == 0 &&
-        seq_.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
-                                   std::memory_order_relaxed)) {
+    if ((s & 1) == 0 && seq_.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
+                                                   std::memory_order_relaxed)) {
       break;
     }
     s = seq_.load(std::memory_order_relaxed);

@@ -54,8 +54,7 @@ class AtomicBackend final : public Backend {
       for (std::size_t i = 0; i < size_; ++i) counts_[i].store(0, std::memory_order_relaxed);
     }
 
-    void observe_with_exemplar(double value, std::size_t bucket,
-                               const ExemplarData& e) override {
+    void observe_with_exemplar(double value, std::size_t bucket, const ExemplarData& e) override {
       observe(value, bucket);
       exemplars_.store(bucket, e);
     }

@@ -50,8 +50,7 @@ class SingleProcessBackend final : public Backend {
     Histogram(const BackendConfig&, const MetricInfo&, const std::vector<double>& bounds)
         : counts_(bounds.size(), 0.0), exemplars_(bounds.size()) {}
 
-    void observe_with_exemplar(double value, std::size_t bucket,
-                               const ExemplarData& e) override {
+    void observe_with_exemplar(double value, std::size_t bucket, const ExemplarData& e) override {
       observe(value, bucket);
       exemplars_.store(bucket, e);
     }
