@@ -1,7 +1,7 @@
 // Prints an exposition full of hostile label values and help texts (quotes, backslashes,
 // newlines, non-ASCII, braces, empty values; bytes that are not UTF-8 are refused), negative
-// observations, negative buckets, exemplars, `_created` samples, Info, Enum and StateSet, for promtool
-// and prometheus_client's parsers to check. `--openmetrics` prints OpenMetrics instead.
+// observations, negative buckets, exemplars, `_created` samples, Info, Enum and StateSet, for
+// promtool and prometheus_client's parsers to check. `--openmetrics` prints OpenMetrics instead.
 #include <pytheus/enum.hpp>
 #include <pytheus/info.hpp>
 #include <pytheus/pytheus.hpp>

@@ -96,6 +96,8 @@ class ExemplarCells {
   void store(std::size_t i, const ExemplarData& e);
   /// The exemplar of cell `i`, or nullopt.
   std::optional<Exemplar> load(std::size_t i) const;
+  /// The same in its fixed-size form (a backend re-encoding it for its store).
+  std::optional<ExemplarData> load_data(std::size_t i) const noexcept;
   /// Every cell's exemplar (size n), or an empty vector when none was ever stored.
   std::vector<std::optional<Exemplar>> load_all() const;
   /// Drops every stored exemplar (the series was removed).

@@ -223,6 +223,12 @@ std::optional<Exemplar> ExemplarCells::load(std::size_t i) const {
   return d->to_exemplar();
 }
 
+std::optional<ExemplarData> ExemplarCells::load_data(std::size_t i) const noexcept {
+  const ExemplarCell* cells = cells_.load(std::memory_order_acquire);
+  if (cells == nullptr || i >= n_) return std::nullopt;
+  return cells[i].load();
+}
+
 std::vector<std::optional<Exemplar>> ExemplarCells::load_all() const {
   std::vector<std::optional<Exemplar>> out;
   if (cells_.load(std::memory_order_acquire) == nullptr) return out;

@@ -28,6 +28,7 @@
 #include <random>
 #include <utility>
 
+#include "exemplar_codec.hpp"
 #include "key_layout.hpp"
 #include "pytheus/errors.hpp"
 
@@ -287,7 +288,21 @@ void Flusher::append_entry(const Entry& e, std::size_t& cmds) {
       append_delete(control_, key, k.field);
       ++cmds;
     }
+    for (const std::string& field : k.exemplar_fields) {
+      append_delete(control_, k.exemplar_key, field);
+      ++cmds;
+    }
     return;
+  }
+  for (const auto& [i, x] : e.exemplars) {
+    char value[kExemplarValueMax];
+    const std::size_t size = encode_exemplar_value(x, value);
+    append_exemplar(control_, k.exemplar_key, k.exemplar_fields[i], std::string_view(value, size));
+    ++cmds;
+  }
+  if (!e.exemplars.empty()) {
+    append_expire(control_, k.exemplar_key, ttl_);
+    ++cmds;
   }
   if (!k.histogram) {
     if (e.has_set) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "connection.hpp"
+#include "exemplar_codec.hpp"
 
 namespace pytheus::detail::redis {
 namespace {
@@ -28,10 +29,21 @@ thread_local ThreadConn tls_conn;
 WriteThrough::WriteThrough(const Config& cfg, Health& health, Locator& locator)
     : cfg_(cfg), health_(health), locator_(locator), ttl_(std::to_string(cfg.expire_key_time)) {}
 
-Sent WriteThrough::send_value(const Keys& k, bool set, double v) {
+Sent WriteThrough::send_value(const Keys& k, bool set, double v, const ExemplarData* e) {
   Connection* c = thread_conn();
   if (c == nullptr) return Sent::not_sent;
   const Number n(v);
+  if (e != nullptr && !k.exemplar_fields.empty()) {
+    char value[kExemplarValueMax];
+    const std::size_t size = encode_exemplar_value(*e, value);
+    append_multi(*c);
+    append_incr(*c, k.keys[0], k.field, n);
+    append_expire(*c, k.keys[0], ttl_);
+    append_exemplar(*c, k.exemplar_key, k.exemplar_fields[0], std::string_view(value, size));
+    append_expire(*c, k.exemplar_key, ttl_);
+    append_exec(*c);
+    return finish_round_trip(*c, 6, 5);
+  }
   if (set) {
     append_set(*c, k.keys[0], k.field, n);
   } else {
@@ -49,7 +61,8 @@ Sent WriteThrough::send_value(const Keys& k, bool set, double v) {
   return finish_round_trip(*c, 2, 0);
 }
 
-Sent WriteThrough::send_observe(const Keys& k, std::size_t bucket, double v) {
+Sent WriteThrough::send_observe(const Keys& k, std::size_t bucket, double v,
+                                const ExemplarData* e) {
   Connection* c = thread_conn();
   if (c == nullptr) return Sent::not_sent;
   append_multi(*c);
@@ -65,6 +78,13 @@ Sent WriteThrough::send_observe(const Keys& k, std::size_t bucket, double v) {
   for (const std::string& key : k.keys) {
     append_expire(*c, key, ttl_);
     ++cmds;
+  }
+  if (e != nullptr && bucket < k.exemplar_fields.size()) {
+    char value[kExemplarValueMax];
+    const std::size_t size = encode_exemplar_value(*e, value);
+    append_exemplar(*c, k.exemplar_key, k.exemplar_fields[bucket], std::string_view(value, size));
+    append_expire(*c, k.exemplar_key, ttl_);
+    cmds += 2;
   }
   append_exec(*c);
   return finish_round_trip(*c, cmds + 2, cmds + 1);

@@ -8,6 +8,7 @@
 #include "config.hpp"
 #include "health.hpp"
 #include "key_layout.hpp"
+#include "pytheus/exemplar.hpp"
 #include "sentinel.hpp"
 
 namespace pytheus::detail::redis {
@@ -24,9 +25,11 @@ class WriteThrough {
   WriteThrough(const Config& cfg, Health& health, Locator& locator);
 
   // INCRBYFLOAT/HINCRBYFLOAT (SET/HSET with `set`) and EXPIRE.
-  Sent send_value(const Keys& k, bool set, double v);
-  // One observation as a MULTI/EXEC: the buckets from `bucket` up, count, sum, EXPIREs.
-  Sent send_observe(const Keys& k, std::size_t bucket, double v);
+  // With an exemplar (a counter's), all of it in one MULTI/EXEC.
+  Sent send_value(const Keys& k, bool set, double v, const ExemplarData* e = nullptr);
+  // One observation as a MULTI/EXEC: the buckets from `bucket` up, count, sum, the
+  // exemplar of `bucket` when there is one, EXPIREs.
+  Sent send_observe(const Keys& k, std::size_t bucket, double v, const ExemplarData* e = nullptr);
 
  private:
   Connection* thread_conn();
