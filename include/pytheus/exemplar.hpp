@@ -65,16 +65,24 @@ struct ExemplarData {
 /// ExemplarCell holds the latest exemplar of one series or bucket. store() never allocates
 /// and never blocks a reader; load() retries while a store is in progress, so it never
 /// returns a torn record. Concurrent stores are serialised by the sequence number (a spin:
-/// a store is a copy of a few hundred bytes).
+/// a store is a copy of a few hundred bytes). All zero bytes are an empty cell and every
+/// member is a lock-free atomic, so a cell may live in zeroed shared memory (the file
+/// backend's); load() and clear() give up on a store that never finishes (a writer that
+/// died mid-store) instead of waiting for ever.
 class ExemplarCell {
  public:
   void store(const ExemplarData& e) noexcept;
+  /// Stores `e` unless the cell holds an exemplar with a later timestamp; returns whether
+  /// it stored (for a cell several processes' exemplars meet in).
+  bool store_if_newer(const ExemplarData& e) noexcept;
   /// The stored exemplar, or nullopt when there is none.
   std::optional<ExemplarData> load() const noexcept;
   /// Drops the stored exemplar.
   void clear() noexcept;
 
  private:
+  bool store(const ExemplarData& e, bool only_newer) noexcept;
+
   static constexpr std::size_t kWords = (sizeof(ExemplarData) + 7) / 8;
   // Odd while a store is in progress; 0: never stored.
   std::atomic<std::uint64_t> seq_{0};

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 
 #include "pytheus/detail/format.hpp"
 #include "pytheus/detail/strings.hpp"
@@ -137,6 +138,14 @@ Exemplar ExemplarData::to_exemplar() const {
 // The seqlock: a writer makes the sequence odd (which also excludes other writers), copies
 // the words, and makes it even again; a reader copies between two equal even reads.
 void ExemplarCell::store(const ExemplarData& e) noexcept {
+  store(e, false);
+}
+
+bool ExemplarCell::store_if_newer(const ExemplarData& e) noexcept {
+  return store(e, true);
+}
+
+bool ExemplarCell::store(const ExemplarData& e, bool only_newer) noexcept {
   std::uint64_t s = seq_.load(std::memory_order_relaxed);
   for (;;) {
     if ((s & 1) == 0 && seq_.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
@@ -144,6 +153,17 @@ void ExemplarCell::store(const ExemplarData& e) noexcept {
       break;
     }
     s = seq_.load(std::memory_order_relaxed);
+  }
+  if (only_newer && has_.load(std::memory_order_relaxed)) {
+    // The timestamp is the second word of the record (ExemplarData::timestamp).
+    double stored = 0;
+    const std::uint64_t w =
+        words_[offsetof(ExemplarData, timestamp) / 8].load(std::memory_order_relaxed);
+    std::memcpy(&stored, &w, 8);
+    if (stored > e.timestamp) {
+      seq_.store(s + 2, std::memory_order_release);
+      return false;
+    }
   }
   std::atomic_thread_fence(std::memory_order_release);
   // Only the header and the used part of the label buffer.
@@ -158,14 +178,20 @@ void ExemplarCell::store(const ExemplarData& e) noexcept {
   }
   has_.store(true, std::memory_order_relaxed);
   seq_.store(s + 2, std::memory_order_release);
+  return true;
 }
 
 std::optional<ExemplarData> ExemplarCell::load() const noexcept {
   ExemplarData out;
-  for (;;) {
+  // Bounded: in shared memory a writer may die mid-store and leave the sequence odd for
+  // good; the exemplar is then shown as none rather than the scrape waiting for ever.
+  for (int attempt = 0; attempt < (1 << 16); ++attempt) {
     const std::uint64_t s1 = seq_.load(std::memory_order_acquire);
     if (s1 == 0) return std::nullopt;
-    if (s1 & 1) continue;
+    if (s1 & 1) {
+      if ((attempt & 63) == 63) std::this_thread::yield();
+      continue;
+    }
     const bool has = has_.load(std::memory_order_relaxed);
     char* dst = reinterpret_cast<char*>(&out);
     const std::size_t head = (offsetof(ExemplarData, encoded) + 7) / 8;
@@ -186,15 +212,19 @@ std::optional<ExemplarData> ExemplarCell::load() const noexcept {
     if (!has) return std::nullopt;
     return out;
   }
+  return std::nullopt;
 }
 
 void ExemplarCell::clear() noexcept {
   std::uint64_t s = seq_.load(std::memory_order_relaxed);
-  for (;;) {
+  if (s == 0) return;  // never stored
+  for (int attempt = 0;; ++attempt) {
     if ((s & 1) == 0 && seq_.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
                                                    std::memory_order_relaxed)) {
       break;
     }
+    if (attempt >= (1 << 16)) return;  // a writer died mid-store (shared memory): leave it
+    if ((attempt & 63) == 63) std::this_thread::yield();
     s = seq_.load(std::memory_order_relaxed);
   }
   has_.store(false, std::memory_order_relaxed);

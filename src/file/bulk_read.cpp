@@ -165,6 +165,7 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
     sync_catalog();
     // Records already answered as local series, by catalog index.
     std::vector<bool> used;
+    const std::vector<ExemplarSource> ex = exemplar_sources();
     return consistent([&](const std::vector<CellSource>& src) {
       used.assign(records_.size(), false);  // the catalog may have grown in a retry
       std::vector<MetricRows> out;
@@ -191,6 +192,7 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
           SeriesRow s;
           if (r != nullptr) {
             s = row(*r, mode, src, nullptr);
+            add_exemplars(*r, s, ex);
           } else if (req.type == MetricType::histogram) {
             s.histogram.buckets.assign(bounds.size(), 0);
           }
