@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "exposition_parsers.hpp"
 #include "file_test_helpers.hpp"
 
 namespace pytheus_test {
@@ -15,7 +16,7 @@ using pytheus::Exemplar;
 
 struct Metrics {
   CollectorRegistry reg;
-  pytheus::Counter requests{"requests", "Requests.", {"method"}, {}, &reg};
+  pytheus::Counter requests{"requests_total", "Requests.", {"method"}, {}, &reg};
   pytheus::Histogram latency{"latency", "Latency.", {}, {}, &reg, pytheus::Buckets{0.25, 0.5, 1}};
 };
 
@@ -65,11 +66,13 @@ TEST_F(FileBackendTest, FourProcessesOneExemplarPerBucketFromARealObservation) {
       EXPECT_GT(e->value, bounds[b - 1]);
     }
   }
-  const Exemplar* r = exemplar_of(f, "requests", "");
+  const Exemplar* r = exemplar_of(f, "requests_total", "");
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->value, 1);
   const std::string om = pytheus::generate_metrics(m.reg, pytheus::Format::openmetrics);
   EXPECT_NE(om.find("latency_bucket{le=\"+Inf\"} 1200 # {trace_id=\"w"), std::string::npos) << om;
+  // promtool and both of prometheus_client's parsers accept it, exemplars included.
+  EXPECT_EQ(parser_problems(pytheus::generate_metrics(m.reg), om), "");
 }
 
 TEST_F(FileBackendTest, LatestExemplarByTimestampWinsAcrossSlots) {
@@ -83,18 +86,18 @@ TEST_F(FileBackendTest, LatestExemplarByTimestampWinsAcrossSlots) {
   m.requests.labels({{"method", "GET"}}).inc(1, {{"trace_id", "early"}}, 1000);
   m.latency.observe(0.2, {{"trace_id", "early"}}, 1000);
   auto f = pytheus::collect(m.reg);
-  ASSERT_NE(exemplar_of(f, "requests", ""), nullptr);
-  EXPECT_EQ(exemplar_of(f, "requests", "")->labels[0].second, "late");
+  ASSERT_NE(exemplar_of(f, "requests_total", ""), nullptr);
+  EXPECT_EQ(exemplar_of(f, "requests_total", "")->labels[0].second, "late");
   ASSERT_NE(exemplar_of(f, "latency", "_bucket", "0.25"), nullptr);
   EXPECT_EQ(exemplar_of(f, "latency", "_bucket", "0.25")->labels[0].second, "late");
   m.requests.labels({{"method", "GET"}}).inc(1, {{"trace_id", "newest"}}, 3000);
   f = pytheus::collect(m.reg);
-  EXPECT_EQ(exemplar_of(f, "requests", "")->labels[0].second, "newest");
+  EXPECT_EQ(exemplar_of(f, "requests_total", "")->labels[0].second, "newest");
   // remove() clears the series' exemplars in every slot.
   m.requests.remove({{"method", "GET"}});
   m.requests.labels({{"method", "GET"}}).inc();
   f = pytheus::collect(m.reg);
-  EXPECT_EQ(exemplar_of(f, "requests", ""), nullptr);
+  EXPECT_EQ(exemplar_of(f, "requests_total", ""), nullptr);
 }
 
 TEST_F(FileBackendTest, ExemplarsNeverTornWhileProcessesWrite) {

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "exposition_parsers.hpp"
 #include "redis_test_helpers.hpp"
 
 #if defined(__SANITIZE_THREAD__)
@@ -110,7 +111,10 @@ TEST_P(RedisModeTest, FourProcessesOneExemplarPerBucketFromARealObservation) {
   EXPECT_NE(om.find("latency_seconds_bucket{route=\"/\",le=\"+Inf\"} 800 # {trace_id=\"w"),
             std::string::npos)
       << om;
-  EXPECT_EQ(generate_metrics(m.reg, Format::prometheus).find("trace_id"), std::string::npos);
+  const std::string text = generate_metrics(m.reg, Format::prometheus);
+  EXPECT_EQ(text.find("trace_id"), std::string::npos);
+  // promtool and both of prometheus_client's parsers accept it, exemplars included.
+  EXPECT_EQ(pytheus_test::parser_problems(text, om), "");
 }
 
 TEST_P(RedisModeTest, LatestExemplarByTimestampWinsAcrossProcesses) {
