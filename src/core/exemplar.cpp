@@ -63,6 +63,7 @@ std::function<Labels()>& provider() {
 }
 
 thread_local const ExemplarScope* tls_scope = nullptr;
+std::atomic<bool> provider_set{false};
 
 }  // namespace
 
@@ -94,6 +95,8 @@ bool hooked_exemplar(std::string_view metric, ExemplarData& out) {
     std::memcpy(out.encoded, d.encoded, d.size);
     return true;
   }
+  // A scope on another thread brings every thread here: without a provider, no lock.
+  if (!provider_set.load(std::memory_order_acquire)) return false;
   Labels labels;
   {
     std::shared_lock<std::shared_mutex> lock(provider_mu);
@@ -299,6 +302,7 @@ void set_exemplar_provider(std::function<Labels()> f) {
   const bool had = static_cast<bool>(detail::provider());
   detail::provider() = std::move(f);
   const bool has = static_cast<bool>(detail::provider());
+  detail::provider_set.store(has, std::memory_order_release);
   if (has && !had) detail::exemplar_hooks.fetch_add(1, std::memory_order_relaxed);
   if (!has && had) detail::exemplar_hooks.fetch_sub(1, std::memory_order_relaxed);
 }
