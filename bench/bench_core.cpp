@@ -95,6 +95,37 @@ void BM_HistogramObserve_Atomic(benchmark::State& state) {
 }
 BENCHMARK(BM_HistogramObserve_Atomic);
 
+// Exemplars: the same inc with a 32-hex-digit trace id (validated, encoded and stored per
+// call), inside an ExemplarScope (encoded once), and a plain inc while a provider-less,
+// scope-less process pays its one relaxed load (BM_CounterInc_Default).
+const std::string kTraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+void BM_CounterIncExemplar_Default(benchmark::State& state) {
+  pytheus::load_backend("SingleProcessBackend");
+  static pytheus::Counter c("bench_exemplar_total", "x", {}, {}, nullptr);
+  for (auto _ : state) c.inc(1, {{"trace_id", kTraceId}});
+}
+BENCHMARK(BM_CounterIncExemplar_Default);
+
+void BM_CounterIncExemplarScope_Default(benchmark::State& state) {
+  pytheus::load_backend("SingleProcessBackend");
+  static pytheus::Counter c("bench_exemplar_scope_total", "x", {}, {}, nullptr);
+  pytheus::ExemplarScope scope({{"trace_id", kTraceId}});
+  for (auto _ : state) c.inc();
+}
+BENCHMARK(BM_CounterIncExemplarScope_Default);
+
+void BM_HistogramObserveExemplar_Default(benchmark::State& state) {
+  pytheus::load_backend("SingleProcessBackend");
+  static pytheus::Histogram h("bench_exemplar_seconds", "x", {}, {}, nullptr);
+  double v = 0;
+  for (auto _ : state) {
+    h.observe(v, {{"trace_id", kTraceId}});
+    v = v > 12 ? 0 : v + 0.37;
+  }
+}
+BENCHMARK(BM_HistogramObserveExemplar_Default);
+
 void BM_LabelsInc_Existing(benchmark::State& state) {
   static pytheus::Counter c("bench_requests_total", "x", {"method", "code"}, {}, nullptr);
   c.labels({{"method", "GET"}, {"code", "200"}}).inc();

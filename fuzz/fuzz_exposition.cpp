@@ -2,7 +2,8 @@
 // (with an independent reader written here) to exactly the label values given, and have
 // exactly the lines expected: no input can forge a series or a line. Label values that are
 // not UTF-8 must be refused; help texts are UTF-8 repaired. A histogram's observation may be
-// negative (OpenMetrics then leaves out its count and sum) and shows `_created`.
+// negative (OpenMetrics then leaves out its count and sum) and shows `_created`. Exemplars
+// carry fuzzed label values too.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -173,6 +174,58 @@ void check_states(const std::string& help, const std::vector<std::string>& state
   }
 }
 
+std::size_t utf8_chars(std::string_view s) {
+  std::size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+// Exemplars whose label value is fuzzed, on a counter and a histogram bucket: accepted
+// exactly when UTF-8 and within 128 characters; in OpenMetrics the one line they belong to
+// carries them and reads back; the text format never shows them.
+void check_exemplars(const std::vector<std::string>& values) {
+  for (std::size_t k = 0; k < values.size() && k < 8; ++k) {
+    const std::string& v = values[k];
+    pytheus::CollectorRegistry registry;
+    pytheus::BasicCounter<pytheus::SingleProcessBackend> c("fuzz_ex", "x", {}, {}, &registry);
+    pytheus::BasicHistogram<pytheus::AtomicBackend> h("fuzz_exh", "x", {}, {}, &registry, {1});
+    const bool valid = pytheus::detail::is_valid_utf8(v) && utf8_chars(v) + 1 <= 128;
+    try {
+      c.inc(1, {{"v", v}}, 5);
+      h.observe(0.5, {{"v", v}}, 7);
+      if (!valid) fail("an invalid exemplar was accepted", v);
+    } catch (const pytheus::LabelError&) {
+      if (valid) fail("a valid exemplar was refused", v);
+      continue;
+    }
+    const std::string text = pytheus::generate_metrics(registry, pytheus::Format::openmetrics);
+    if (pytheus::generate_metrics(registry, pytheus::Format::prometheus).find(" # {") !=
+        std::string::npos) {
+      fail("the text format shows an exemplar", text);
+    }
+    const std::pair<std::string, std::string> expected[] = {
+        {"fuzz_ex_total 1 # {v=\"", "} 1 5"}, {"fuzz_exh_bucket{le=\"1.0\"} 1 # {v=\"", "} 0.5 7"}};
+    std::size_t found = 0;
+    for (std::size_t start = 0; start < text.size();) {
+      const std::size_t nl = text.find('\n', start);
+      const std::string line = text.substr(start, nl - start);
+      start = nl + 1;
+      if (line.find(" # ") == std::string::npos) continue;
+      bool matched = false;
+      for (const auto& [head, tail] : expected) {
+        if (line.rfind(head, 0) != 0) continue;
+        std::size_t i = head.size();
+        if (read_value(line, i, text) != v) fail("exemplar value does not read back", text);
+        if (line.compare(i, std::string::npos, tail) != 0) fail("exemplar trailer wrong", text);
+        matched = true;
+      }
+      if (!matched) fail("an exemplar on an unexpected line", text);
+      ++found;
+    }
+    if (found != 2) fail("exemplars missing", text);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -221,5 +274,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check(pytheus::Format::prometheus, help, kept, registry, observed);
   check(pytheus::Format::openmetrics, help, kept, registry, observed);
   check_states(help, kept);
+  check_exemplars(distinct);
   return 0;
 }

@@ -1,7 +1,7 @@
 // Prints an exposition full of hostile label values and help texts (quotes, backslashes,
 // newlines, non-ASCII, braces, empty values; bytes that are not UTF-8 are refused), negative
-// observations, negative buckets, `_created` samples, Info, Enum and StateSet, for promtool
-// and prometheus_client's parsers to check. `--openmetrics` prints OpenMetrics instead.
+// observations, negative buckets, exemplars, `_created` samples, Info, Enum and StateSet, for
+// promtool and prometheus_client's parsers to check. `--openmetrics` prints OpenMetrics instead.
 #include <pytheus/enum.hpp>
 #include <pytheus/info.hpp>
 #include <pytheus/pytheus.hpp>
@@ -45,6 +45,12 @@ int main(int argc, char** argv) {
   }
   // Negative observations: sums below zero, which OpenMetrics leaves out.
   h.labels({{"value", "negative"}}).observe(-5);
+  // Exemplars (OpenMetrics only) with hostile values, on a counter and on buckets. No "}" in
+  // them: the spec allows it, but prometheus_client's parser ends the label set there.
+  c.labels({{"value", "plain"}, {"kind", "plain"}})
+      .inc(2, {{"trace_id", "1\n# EOF \"q\" \\ ="}, {"span_id", "日本語 😀"}}, 1700000000.25);
+  h.labels({{"value", "plain"}}).observe(5, {{"trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"}});
+  h.labels({{"value", "plain"}}).observe(50, {{"trace_id", ""}}, 1700000001);
   s.labels({{"value", "negative"}}).observe(-0.5);
   pytheus::Info build("build", "Build \"facts\".", {"version", "value"}, {}, &r);
   pytheus::Enum state("task_state", "One state.", {"idle", "run \"now\"", "日本"}, {"value"}, {},

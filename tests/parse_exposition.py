@@ -55,7 +55,14 @@ def main():
     if negative:
         print("negative sums in OpenMetrics:", negative, file=sys.stderr)
         return 1
-    print(f"ok: {len(text_series)} series, {len(created)} _created samples, both parsers")
+    # Exemplars, when the program writes any, come back from the OpenMetrics parser.
+    written = om.count(" # {")
+    parsed = [s for f in om_families for s in f.samples if s.exemplar is not None]
+    if written != len(parsed):
+        print(f"{written} exemplars written, {len(parsed)} parsed", file=sys.stderr)
+        return 1
+    print(f"ok: {len(text_series)} series, {len(created)} _created samples, "
+          f"{len(parsed)} exemplars, both parsers")
     return 0
 
 

@@ -74,3 +74,32 @@ TEST_F(AllocationTest, StaticBackends) {
   check_hot_paths<pytheus::AtomicBackend>();
   check_hot_paths<pytheus::ShardedBackend>();
 }
+
+// Exemplars: after a series' first exemplar (which allocates its cells once), recording one
+// allocates nothing, nor does a plain update inside an ExemplarScope.
+template <class B>
+void check_exemplar_paths() {
+  using namespace pytheus;
+  BasicCounter<B> requests("requests_total", "x", {"method"}, {}, nullptr);
+  BasicHistogram<B> latency("latency_seconds", "x", {}, {}, nullptr);
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  requests.labels({{"method", "GET"}}).inc(1, {{"trace_id", trace}});
+  latency.observe(0.1, {{"trace_id", trace}});
+  const long n = allocations_in([&] {
+    for (int i = 0; i < 1000; ++i) {
+      requests.labels({{"method", "GET"}}).inc(1, {{"trace_id", trace}, {"span_id", "00f067aa"}});
+      latency.observe(i * 0.001, {{"trace_id", trace}}, 1700000000.5);
+      ExemplarScope scope({{"trace_id", trace}});
+      requests.labels({{"method", "GET"}}).inc();
+      latency.observe(0.2);
+    }
+  });
+  EXPECT_EQ(n, 0) << "allocations recording exemplars";
+  ASSERT_TRUE(requests.labels({{"method", "GET"}}).exemplar());
+}
+
+TEST_F(AllocationTest, Exemplars) {
+  check_exemplar_paths<pytheus::LoadedBackend>();
+  check_exemplar_paths<pytheus::SingleProcessBackend>();
+  check_exemplar_paths<pytheus::AtomicBackend>();
+}

@@ -60,7 +60,8 @@ class StderrCapture {
 // The commands docs/security.md gives the backend's ACL user.
 const std::vector<std::string> kAclCommands = {
     "+get",    "+set",   "+incrbyfloat", "+hgetall", "+hset",   "+hincrbyfloat", "+hdel",  "+del",
-    "+expire", "+multi", "+exec",        "+ping",    "+select", "+setnx",        "+hsetnx"};
+    "+expire", "+multi", "+exec",        "+ping",    "+select", "+setnx",        "+hsetnx", "+eval",
+    "+hget"};
 
 void create_user(RawRedis& admin, const std::string& user, const std::string& password) {
   std::vector<std::string> args = {"ACL", "SETUSER",      user,     "reset",
@@ -148,6 +149,9 @@ TEST_F(RedisTest, CredentialsNeverLeak) {
     g.inc();
     h.observe(0.5);
     s.labels({{"k", "a"}}).observe(2);
+    // Exemplars: a compare-and-set script (EVAL, with HGET and HSET inside).
+    c.labels({{"k", "a"}}).inc(1, {{"trace_id", "t"}});
+    h.observe(0.5, {{"trace_id", "t"}});
   };
   // Runs f; a CollectError it throws joins the texts to search.
   auto keep_collect_error = [&](const auto& f) {

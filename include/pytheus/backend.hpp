@@ -29,10 +29,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "pytheus/collector.hpp"
+#include "pytheus/exemplar.hpp"
 
 namespace pytheus {
 
@@ -112,6 +114,15 @@ class Backend {
   /// The series was removed from its metric (remove() or clear()): delete what is stored
   /// for it. A shared store deletes its key or hash field; the default does nothing.
   virtual void erase() {}
+  /// inc(value) that also records `exemplar` as the series' latest (a counter's). Called on
+  /// the hot path: should not allocate. The default drops the exemplar: a backend that
+  /// keeps none shows none.
+  virtual void inc_with_exemplar(double value, const ExemplarData& exemplar) {
+    (void)exemplar;
+    inc(value);
+  }
+  /// The latest exemplar recorded, if any (the default: none).
+  virtual std::optional<Exemplar> exemplar() { return std::nullopt; }
 };
 
 /// HistogramSnapshot is a consistent read of one histogram or summary series.
@@ -138,6 +149,13 @@ class HistogramBackend {
   /// Records `value`, whose bucket is `bucket`: the index of the first bound >= value. For a
   /// summary there are no buckets and `bucket` is 0.
   virtual void observe(double value, std::size_t bucket) = 0;
+  /// observe(value, bucket) that also records `exemplar` as the latest of bucket `bucket`
+  /// (then shown in snapshot().exemplars). The default drops the exemplar.
+  virtual void observe_with_exemplar(double value, std::size_t bucket,
+                                     const ExemplarData& exemplar) {
+    (void)exemplar;
+    observe(value, bucket);
+  }
   /// Returns a consistent read of the series.
   virtual HistogramSnapshot snapshot() = 0;
   /// Adds a snapshot's counts and sum (used to carry values over when the backend changes).
@@ -190,5 +208,28 @@ struct SeriesRow {
 
 /// MetricRows is the answer to one MetricRequest: its series, in the order to expose them.
 using MetricRows = std::vector<SeriesRow>;
+
+namespace detail {
+
+// Exemplars on a value object of any backend type: a protocol type that does not derive
+// from Backend keeps none.
+template <class V>
+void inc_with_exemplar(V& v, double value, const ExemplarData& e) {
+  if constexpr (std::is_base_of_v<Backend, V>) {
+    v.inc_with_exemplar(value, e);
+  } else {
+    v.inc(value);
+  }
+}
+template <class V>
+std::optional<Exemplar> exemplar_of(V& v) {
+  if constexpr (std::is_base_of_v<Backend, V>) {
+    return v.exemplar();
+  } else {
+    return std::nullopt;
+  }
+}
+
+}  // namespace detail
 
 }  // namespace pytheus

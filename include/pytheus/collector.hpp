@@ -41,20 +41,47 @@ constexpr std::string_view to_string(MetricType type) {
   return "untyped";
 }
 
+/// Exemplar is a reference from a sample to one observation that contributed to it, most
+/// often its trace (OpenMetrics exemplars): a label set of at most 128 UTF-8 characters
+/// (names and values together), the observed value and, optionally, when it was observed.
+struct Exemplar {
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
+  /// Unix seconds; empty when none was recorded.
+  std::optional<double> timestamp;
+
+  friend bool operator==(const Exemplar& a, const Exemplar& b) {
+    return a.labels == b.labels && a.value == b.value && a.timestamp == b.timestamp;
+  }
+};
+
 /// Sample is one line of a family: the family name plus `suffix` ("", "_bucket", "_sum",
 /// "_count", "_created", "_info"), its labels in output order, and its value. The text
 /// format leaves out "_created" samples of counters, histograms and summaries.
 ///
 /// For counters the plain value has suffix "": the writer adds `_total` where the format
-/// asks for it.
+/// asks for it. `exemplar` may be set on a counter's value and on a histogram's `_bucket`
+/// samples; OpenMetrics shows it, the text format leaves it out.
 struct Sample {
+  // Constructors rather than an aggregate, so that `{suffix, labels, value}` written before
+  // exemplars existed stays warning-free (-Wmissing-field-initializers).
+  Sample() = default;
+  Sample(std::string suffix_, std::vector<std::pair<std::string, std::string>> labels_ = {},
+         double value_ = 0, std::optional<Exemplar> exemplar_ = std::nullopt)
+      : suffix(std::move(suffix_)),
+        labels(std::move(labels_)),
+        value(value_),
+        exemplar(std::move(exemplar_)) {}
+
   std::string suffix;
   std::vector<std::pair<std::string, std::string>> labels;
   double value = 0;
+  std::optional<Exemplar> exemplar;
 
   friend bool operator==(const Sample& a, const Sample& b) {
     return a.suffix == b.suffix && a.labels == b.labels &&
-           (a.value == b.value || (a.value != a.value && b.value != b.value));
+           (a.value == b.value || (a.value != a.value && b.value != b.value)) &&
+           a.exemplar == b.exemplar;
   }
 };
 
@@ -71,20 +98,6 @@ struct MetricFamily {
 struct LabelView {
   std::string_view name;
   std::string_view value;
-};
-
-/// Exemplar is a reference from a sample to one observation that contributed to it, most
-/// often its trace (OpenMetrics exemplars): a label set of at most 128 UTF-8 characters
-/// (names and values together), the observed value and, optionally, when it was observed.
-struct Exemplar {
-  std::vector<std::pair<std::string, std::string>> labels;
-  double value = 0;
-  /// Unix seconds; empty when none was recorded.
-  std::optional<double> timestamp;
-
-  friend bool operator==(const Exemplar& a, const Exemplar& b) {
-    return a.labels == b.labels && a.value == b.value && a.timestamp == b.timestamp;
-  }
 };
 
 /// NativeBuckets are the sparse exponential buckets of a native histogram series, as
@@ -166,6 +179,7 @@ class FamilyBuilder final : public MetricWriter {
               std::string_view unit) override;
   void sample(std::string_view suffix, const LabelView* labels, std::size_t label_count,
               double value) override;
+  void exemplar(const Exemplar& e) override;
   std::vector<MetricFamily> take();
 
  private:

@@ -4,11 +4,13 @@
 #include <exception>
 #include <functional>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "pytheus/exemplar.hpp"
 #include "pytheus/metric.hpp"
 
 namespace pytheus {
@@ -64,8 +66,41 @@ class BasicCounter : public detail::MetricHandle<BasicCounter<B>, detail::ValueS
   /// value (no backend could store it the same way).
   void inc(double value = 1) const {
     if (PYTHEUS_UNLIKELY(!(value >= 0) || !detail::is_finite(value))) throw_bad_increment(value);
-    this->series().get().inc(value);
+    auto& s = this->series();
+    // An ExemplarScope or an exemplar provider exists somewhere: see whether it applies.
+    if (PYTHEUS_UNLIKELY(detail::exemplar_hooks.load(std::memory_order_relaxed) != 0)) {
+      return inc_hooked(s, value);
+    }
+    s.get().inc(value);
   }
+
+  /// Adds `value` and records it as the series' exemplar, with labels `exemplar` (most often
+  /// a trace id) and `timestamp` (Unix seconds; default now). OpenMetrics shows the latest
+  /// one after the `_total` sample. Throws LabelError for an invalid label name, a value
+  /// that is not UTF-8 or a label set over 128 characters; InvalidValueError as inc().
+  /// Allocates nothing once the series has had its first exemplar.
+  ///
+  /// **Example**:
+  ///     requests.inc(1, {{"trace_id", span.trace_id()}});
+  void inc(double value, std::initializer_list<LabelPair> exemplar,
+           std::optional<double> timestamp = std::nullopt) const {
+    if (PYTHEUS_UNLIKELY(!(value >= 0) || !detail::is_finite(value))) throw_bad_increment(value);
+    auto& s = this->series();
+    ExemplarData e;
+    detail::encode_exemplar(s.descriptor().name, exemplar.begin(), exemplar.size(), e);
+    inc_exemplar(s, value, e, timestamp);
+  }
+  void inc(double value, const Labels& exemplar,
+           std::optional<double> timestamp = std::nullopt) const {
+    if (PYTHEUS_UNLIKELY(!(value >= 0) || !detail::is_finite(value))) throw_bad_increment(value);
+    auto& s = this->series();
+    ExemplarData e;
+    detail::encode_exemplar(s.descriptor().name, exemplar, e);
+    inc_exemplar(s, value, e, timestamp);
+  }
+
+  /// Returns the latest exemplar of this series, if the backend keeps one.
+  std::optional<Exemplar> exemplar() const { return detail::exemplar_of(this->series().get()); }
 
   /// Returns the current value.
   double get() const { return this->series().get().get(); }
@@ -128,6 +163,23 @@ class BasicCounter : public detail::MetricHandle<BasicCounter<B>, detail::ValueS
 
  private:
   explicit BasicCounter(typename Base::Parts parts) : Base(std::move(parts)) {}
+
+  template <class S>
+  void inc_exemplar(S& s, double value, ExemplarData& e, std::optional<double> timestamp) const {
+    if (timestamp && !detail::is_finite(*timestamp)) {
+      detail::throw_not_finite(s.descriptor(), "exemplar timestamp", *timestamp);
+    }
+    e.value = value;
+    e.timestamp = timestamp ? *timestamp : detail::unix_time_now();
+    detail::inc_with_exemplar(s.get(), value, e);
+  }
+
+  template <class S>
+  void inc_hooked(S& s, double value) const {
+    ExemplarData e;
+    if (!detail::hooked_exemplar(s.descriptor().name, e)) return s.get().inc(value);
+    inc_exemplar(s, value, e, std::nullopt);
+  }
 
   [[noreturn]] void throw_bad_increment(double value) const {
     detail::throw_bad_increment(this->descriptor(), value);

@@ -10,6 +10,7 @@ void replay(const std::vector<MetricFamily>& families, MetricWriter& writer) {
       views.clear();
       for (const auto& [name, value] : s.labels) views.push_back({name, value});
       writer.sample(s.suffix, views.data(), views.size(), s.value);
+      if (s.exemplar) writer.exemplar(*s.exemplar);
     }
   }
 }
@@ -33,6 +34,12 @@ void FamilyBuilder::sample(std::string_view suffix, const LabelView* labels,
   }
   s.value = value;
   families_.back().samples.push_back(std::move(s));
+}
+
+void FamilyBuilder::exemplar(const Exemplar& e) {
+  if (!families_.empty() && !families_.back().samples.empty()) {
+    families_.back().samples.back().exemplar = e;
+  }
 }
 
 std::vector<MetricFamily> FamilyBuilder::take() {

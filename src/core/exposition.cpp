@@ -99,6 +99,9 @@ class TextWriter final : public MetricWriter {
   void sample(std::string_view suffix, const LabelView* labels, std::size_t count,
               double value) override {
     const bool om = format_ == Format::openmetrics;
+    // Only a counter's value and a histogram's buckets carry exemplars (OpenMetrics).
+    exemplar_ok_ = om && ((type_ == MetricType::counter && suffix.empty()) ||
+                          (type_ == MetricType::histogram && suffix == "_bucket"));
     const bool distribution = type_ == MetricType::histogram || type_ == MetricType::summary;
     if (suffix == "_created" && !om && (type_ == MetricType::counter || distribution)) {
       return;  // the text format has no created timestamps
@@ -126,6 +129,28 @@ class TextWriter final : public MetricWriter {
       flush_count();
     }
     line(out_, suffix, labels, count, value);
+  }
+
+  // OpenMetrics: ` # {labels} value timestamp` at the end of the line just written.
+  void exemplar(const Exemplar& e) override {
+    if (!exemplar_ok_ || out_.empty() || out_.back() != '\n') return;
+    exemplar_ok_ = false;
+    out_.pop_back();
+    out_ += " # {";
+    for (std::size_t i = 0; i < e.labels.size(); ++i) {
+      if (i) out_ += ',';
+      out_ += e.labels[i].first;
+      out_ += "=\"";
+      append_escaped(out_, e.labels[i].second, true);
+      out_ += '"';
+    }
+    out_ += "} ";
+    append_double(out_, e.value);
+    if (e.timestamp) {
+      out_ += ' ';
+      append_double(out_, *e.timestamp);
+    }
+    out_ += '\n';
   }
 
   void finish() {
@@ -228,6 +253,7 @@ class TextWriter final : public MetricWriter {
   std::string raw_name_;
   MetricType type_ = MetricType::untyped;
   bool negative_buckets_ = false;
+  bool exemplar_ok_ = false;
   std::string pending_count_;
   std::unordered_set<std::string> seen_;
   std::unordered_map<std::string, std::string> exposed_;
@@ -249,6 +275,17 @@ void validate_families(const std::vector<MetricFamily>& families) {
         if (!is_valid_utf8(value)) {
           throw CollectError("a collector yielded a value of label " + quote_name(label) +
                              " in metric " + quote_name(f.name) + " that is not valid UTF-8");
+        }
+      }
+      if (s.exemplar) {
+        std::string problem = exemplar_labels_problem(s.exemplar->labels);
+        if (problem.empty() && (!is_finite(s.exemplar->value) ||
+                                (s.exemplar->timestamp && !is_finite(*s.exemplar->timestamp)))) {
+          problem = "a value or timestamp that is not finite";
+        }
+        if (!problem.empty()) {
+          throw CollectError("a collector yielded an exemplar in metric " + quote_name(f.name) +
+                             " with " + problem);
         }
       }
     }
@@ -281,6 +318,7 @@ class PrefixedWriter final : public MetricWriter {
     }
     out_.sample(suffix, labels, count, value);
   }
+  void exemplar(const Exemplar& e) override { out_.exemplar(e); }
 
  private:
   MetricWriter& out_;

@@ -52,7 +52,7 @@ class OverflowCounts final : public Collector {
                    {}};
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [metric, n] : counts_) {
-      f.samples.push_back({"", {{"metric", metric}}, static_cast<double>(n)});
+      f.samples.push_back({"", {{"metric", metric}}, static_cast<double>(n), {}});
     }
     return {f};
   }

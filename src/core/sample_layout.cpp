@@ -7,7 +7,8 @@
 namespace pytheus::detail {
 
 void write_series_samples(MetricWriter& w, const MetricDescriptor& d, LabelView* labels,
-                          std::size_t n, double value, std::string_view process, double created) {
+                          std::size_t n, double value, std::string_view process, double created,
+                          const Exemplar* exemplar) {
   // A row with a process is per process whatever the declared mode: a backend resolves
   // backend_default from its own configuration, which the core does not know.
   if (d.type == MetricType::gauge && (is_per_process_series(d.gauge_mode) || !process.empty())) {
@@ -32,6 +33,7 @@ void write_series_samples(MetricWriter& w, const MetricDescriptor& d, LabelView*
     return;
   }
   w.sample("", labels, n, value);
+  if (exemplar != nullptr && d.type == MetricType::counter) w.exemplar(*exemplar);
   if (created > 0 && shows_created(d)) w.sample("_created", labels, n, created);
 }
 
@@ -54,6 +56,7 @@ void write_series_samples(MetricWriter& w, const MetricDescriptor& d, LabelView*
     for (std::size_t i = 0; i < d.le_values.size() && i < s.buckets.size(); ++i) {
       labels[n].value = d.le_values[i];
       w.sample("_bucket", labels, n + 1, s.buckets[i]);
+      if (i < s.exemplars.size() && s.exemplars[i]) w.exemplar(*s.exemplars[i]);
     }
   }
   w.sample("_count", labels, n, s.count);
@@ -96,7 +99,8 @@ void write_rows(MetricWriter& w, const MetricDescriptor& d, const MetricRows& ro
     if (histogram) {
       write_series_samples(w, d, labels.data(), n, row.histogram, when);
     } else {
-      write_series_samples(w, d, labels.data(), n, row.value, row.process, when);
+      write_series_samples(w, d, labels.data(), n, row.value, row.process, when,
+                           row.exemplar ? &*row.exemplar : nullptr);
     }
   }
 }

@@ -178,6 +178,7 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
     sync_catalog();
     // Records already answered as local series, by catalog index.
     std::vector<bool> used;
+    const std::vector<ExemplarSource> ex = exemplar_sources();
     return consistent([&](const std::vector<CellSource>& src) {
       used.assign(records_.size(), false);  // the catalog may have grown in a retry
       std::vector<MetricRows> out;
@@ -205,6 +206,7 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
           if (r != nullptr) {
             s = row(*r, mode, src, nullptr);
             s.created = created_of(*r);
+            add_exemplars(*r, s, ex);
           } else if (req.type == MetricType::histogram) {
             s.histogram.buckets.assign(bounds.size(), 0);
           }

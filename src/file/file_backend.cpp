@@ -43,6 +43,12 @@ class FileValue final : public Backend {
   }
   double get() override { return store_.read_value(series_); }
   void erase() override { store_.erase(series_); }
+  void inc_with_exemplar(double v, const ExemplarData& e) override {
+    if (ExemplarCell* cell = kind_ == Kind::own ? store_.own_exemplar(c_) : nullptr) {
+      cell->store_if_newer(e);
+    }
+    inc(v);
+  }
 
  private:
   enum class Kind { own, shared_gauge, process_gauge, recent_gauge };
@@ -91,6 +97,14 @@ class FileHistogram final : public HistogramBackend {
       cell_u(cells, c_).fetch_add(1, std::memory_order_relaxed);
     }
     add_d(cell_d(cells, c_ + n_), value);
+  }
+  void observe_with_exemplar(double value, std::size_t bucket, const ExemplarData& e) override {
+    if (series_.type == MetricType::histogram) {
+      if (ExemplarCell* cell = store_.own_exemplar(c_ + std::min<std::uint64_t>(bucket, n_ - 1))) {
+        cell->store_if_newer(e);
+      }
+    }
+    observe(value, bucket);
   }
   HistogramSnapshot snapshot() override { return store_.read_histogram(series_); }
   void merge(const HistogramSnapshot& other) override {

@@ -21,6 +21,7 @@
 
 #include "pytheus/backend.hpp"
 #include "pytheus/errors.hpp"
+#include "pytheus/exemplar.hpp"
 
 namespace pytheus::detail::file {
 
@@ -41,6 +42,8 @@ class FileFormatError : public Error {
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<double>::is_always_lock_free);
 static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && sizeof(std::atomic<double>) == 8);
+static_assert(std::atomic<bool>::is_always_lock_free);
+static_assert(sizeof(ExemplarCell) <= 576);
 
 // The header of index.db (first page).
 struct IndexHeader {
@@ -107,6 +110,15 @@ struct CellsHeader {
   std::uint64_t instance;
 };
 inline constexpr std::uint32_t kTotalsSlot = 0xffffffffu;
+
+// slot-N.ex, a process slot's exemplars: a header page (CellsHeader, magic kExemplarsMagic),
+// then one record of kExemplarRecord bytes per cell index: the record of a counter's cell or
+// of a histogram's bucket cell holds the latest exemplar this slot's owner recorded there
+// (a pytheus::ExemplarCell: a seqlock over atomic words, all zero when empty). The file is
+// sparse: only records written take memory. A reader takes, per series or bucket, the
+// latest exemplar by timestamp over every slot's file.
+inline constexpr char kExemplarsMagic[8] = {'P', 'Y', 'T', 'H', 'E', 'X', 'M', '1'};
+inline constexpr std::size_t kExemplarRecord = 576;
 
 // Cells a series of `type` with `bounds` bucket bounds owns: counter 1; gauge 2 (value,
 // time of the last write in ns, 0 = never); histogram one count per bucket then the sum;

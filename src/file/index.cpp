@@ -184,6 +184,7 @@ void Store::erase(const Series& s) {
     if (covered) zero(slots_[k]->data() + kCellsHeader, covered);
   }
   h.fold_seq.fetch_add(1, std::memory_order_release);
+  clear_exemplars(s);
 }
 
 }  // namespace pytheus::detail::file

@@ -239,6 +239,8 @@ void Store::after_fork_parent() {
 void Store::after_fork_child() {
   // The child writes into a slot of its own, claimed on first use.
   own_cells_.store(nullptr, std::memory_order_relaxed);
+  own_ex_.store(nullptr, std::memory_order_relaxed);
+  own_ex_count_.store(0, std::memory_order_relaxed);
   own_slot_ = -1;
   if (lock_fd_ >= 0) ::close(lock_fd_);
   lock_fd_ = -1;

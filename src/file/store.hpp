@@ -75,6 +75,18 @@ class Store {
   }
   unsigned char* totals_cells() const { return totals_cells_.load(std::memory_order_acquire); }
 
+  // Hot path: this process's exemplar record of `cell`, or null when its exemplar file could
+  // not be set up (exemplars are then dropped, never the update).
+  // The file is made on this process's first exemplar: a process that records none pays
+  // nothing for them.
+  ExemplarCell* own_exemplar(std::uint64_t cell) {
+    own_cells();  // claims the slot on first use
+    const std::uint64_t covered = own_ex_count_.load(std::memory_order_acquire);
+    unsigned char* base = own_ex_.load(std::memory_order_acquire);
+    if (PYTHEUS_UNLIKELY(base == nullptr || cell >= covered)) return claim_own_exemplars(cell);
+    return reinterpret_cast<ExemplarCell*>(base + kExemplarRecord * cell);
+  }
+
   GaugeMode resolve(GaugeMode mode) const {
     return mode == GaugeMode::backend_default ? config_.gauge_mode : mode;
   }
@@ -133,6 +145,18 @@ class Store {
   void finish_folds();
   void fold(std::uint32_t slot);
 
+  // Exemplar files (exemplars.cpp); `mu_` held unless said.
+  struct ExemplarSource {
+    const unsigned char* records = nullptr;
+    std::uint64_t count = 0;
+  };
+  MappedFile* exemplar_file(std::uint32_t slot, bool create);
+  ExemplarCell* claim_own_exemplars(std::uint64_t cell);  // takes `mu_`
+  std::vector<ExemplarSource> exemplar_sources();
+  void add_exemplars(const RecordView& r, SeriesRow& row,
+                     const std::vector<ExemplarSource>& ex) const;
+  void clear_exemplars(const Series& s);  // the directory lock held too
+
   // Reading (bulk_read.cpp); `mu_` held.
   std::vector<CellSource> sources(bool with_liveness);
   template <class F>
@@ -160,6 +184,9 @@ class Store {
   std::uint64_t scanned_ = 0;
 
   std::atomic<unsigned char*> own_cells_{nullptr};
+  std::vector<std::unique_ptr<MappedFile>> exemplar_files_;
+  std::atomic<unsigned char*> own_ex_{nullptr};  // records of this process's slot
+  std::atomic<std::uint64_t> own_ex_count_{0};   // records own_ex_ covers
   std::int64_t own_slot_ = -1;
   std::uint64_t own_start_ = 0;
   std::uint64_t max_cell_ = 0;  // cells bound in this process: a new slot covers them

@@ -65,6 +65,9 @@ MultiProcessRedisBackend::~MultiProcessRedisBackend() = default;
 void MultiProcessRedisBackend::inc(double v) {
   series_->inst.change(*series_->slot, false, v);
 }
+void MultiProcessRedisBackend::inc_with_exemplar(double v, const ExemplarData& e) {
+  series_->inst.change(*series_->slot, false, v, &e);
+}
 void MultiProcessRedisBackend::dec(double v) {
   series_->inst.change(*series_->slot, false, -v);
 }
@@ -91,6 +94,11 @@ MultiProcessRedisBackend::Histogram::~Histogram() = default;
 
 void MultiProcessRedisBackend::Histogram::observe(double value, std::size_t bucket) {
   series_->inst.observe(*series_->slot, value, bucket);
+}
+
+void MultiProcessRedisBackend::Histogram::observe_with_exemplar(double value, std::size_t bucket,
+                                                                const ExemplarData& e) {
+  series_->inst.observe(*series_->slot, value, bucket, &e);
 }
 
 HistogramSnapshot MultiProcessRedisBackend::Histogram::snapshot() {

@@ -234,6 +234,29 @@ void append_set_if_absent(Connection& c, std::string_view key, std::string_view 
   append_key_command(c, "SETNX", "HSETNX", key, field, &n);
 }
 
+namespace {
+
+constexpr std::string_view kLatestExemplarScript =
+    "local old = redis.call('HGET', KEYS[1], ARGV[1]) "
+    "if old then "
+    "local o = tonumber(string.match(old, '^(%S+)')) "
+    "local n = tonumber(string.match(ARGV[2], '^(%S+)')) "
+    "if o and n and o > n then return 0 end "
+    "end "
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
+    "return 1";
+
+}  // namespace
+
+void append_exemplar(Connection& c, std::string_view key, std::string_view field,
+                     std::string_view value) {
+  const char* argv[6] = {"EVAL",      kLatestExemplarScript.data(), "1", key.data(), field.data(),
+                         value.data()};
+  const std::size_t lens[6] = {
+      4, kLatestExemplarScript.size(), 1, key.size(), field.size(), value.size()};
+  c.append(6, argv, lens);
+}
+
 Reply read_keys(Connection& c, const std::vector<KeyToRead>& keys, std::string_view ttl) {
   append_multi(c);
   for (const KeyToRead& k : keys) {

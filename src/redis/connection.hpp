@@ -101,6 +101,12 @@ void append_delete(Connection& c, std::string_view key, std::string_view field);
 // SETNX/HSETNX: the first writer's value stays.
 void append_set_if_absent(Connection& c, std::string_view key, std::string_view field,
                           const Number& n);
+// Sets hash field `field` of `key` to exemplar value `value` (exemplar_codec.hpp) unless the
+// field holds one with a later timestamp: the most recent exemplar wins across processes,
+// whatever order their writes reach Redis in. One EVAL (a script, so compare and set are
+// one step); it may go inside MULTI.
+void append_exemplar(Connection& c, std::string_view key, std::string_view field,
+                     std::string_view value);
 
 // A key a read fetches: GET for a string, HGETALL for a hash.
 struct KeyToRead {

@@ -28,9 +28,23 @@ Slot::Slot(std::shared_ptr<const Keys> k, std::size_t n, double created_at)
     : keys(std::move(k)),
       created(k_created(*keys, created_at)),
       ncounts(n),
-      counts(n ? new std::atomic<std::uint64_t>[n] : nullptr) {
+      counts(n ? new std::atomic<std::uint64_t>[n] : nullptr),
+      exemplars(keys->exemplar_fields.size()),
+      fresh(new std::atomic<bool>[keys->exemplar_fields.size()]) {
   for (std::size_t i = 0; i < ncounts; ++i) counts[i].store(0, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < keys->exemplar_fields.size(); ++i) fresh[i].store(false);
 }
+
+namespace {
+
+// Stores the exemplar of field `i` before the delta it comes with is published.
+void keep_exemplar(Slot& s, std::size_t i, const ExemplarData* e) {
+  if (e == nullptr || i >= s.keys->exemplar_fields.size()) return;
+  s.exemplars.store(i, *e);
+  s.fresh[i].store(true, std::memory_order_seq_cst);
+}
+
+}  // namespace
 
 Slot* DeltaStore::new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts, double created) {
   auto* s = new Slot(std::move(keys), ncounts, created);
@@ -61,7 +75,8 @@ bool DeltaStore::mark_dirty(Slot& s) {
 
 // detail::atomic_add is relaxed; the fence orders it before the `dirty` check as a seq_cst
 // add would, so a flusher that clears `dirty` afterwards also takes this delta.
-bool DeltaStore::add(Slot& s, double v) {
+bool DeltaStore::add(Slot& s, double v, const ExemplarData* e) {
+  keep_exemplar(s, 0, e);
   atomic_add(s.value, v);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   return mark_dirty(s);
@@ -82,7 +97,8 @@ bool DeltaStore::set(Slot& s, double v) {
   return mark_dirty(s);
 }
 
-bool DeltaStore::observe(Slot& s, double v, std::size_t bucket) {
+bool DeltaStore::observe(Slot& s, double v, std::size_t bucket, const ExemplarData* e) {
+  keep_exemplar(s, bucket, e);
   s.counts[std::min(bucket, s.ncounts - 1)].fetch_add(1, std::memory_order_seq_cst);
   atomic_add(s.value, v);
   std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -108,6 +124,8 @@ void DeltaStore::clear(Slot& s) {
   s.value.store(0, std::memory_order_seq_cst);
   for (std::size_t i = 0; i < s.ncounts; ++i) s.counts[i].store(0);
   s.created_sent.store(false, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < s.keys->exemplar_fields.size(); ++i) s.fresh[i].store(false);
+  s.exemplars.clear();
 }
 
 void DeltaStore::take_dirty(std::vector<Entry>& batch) {
@@ -132,6 +150,13 @@ void DeltaStore::take_dirty(std::vector<Entry>& batch) {
       for (std::size_t i = 0; i < s->ncounts; ++i) {
         e.counts[i] = s->counts[i].exchange(0, std::memory_order_seq_cst);
         any = any || e.counts[i] != 0;
+      }
+    }
+    for (std::size_t i = 0; i < s->keys->exemplar_fields.size(); ++i) {
+      if (!s->fresh[i].exchange(false, std::memory_order_seq_cst)) continue;
+      if (std::optional<ExemplarData> x = s->exemplars.load_data(i)) {
+        e.exemplars.emplace_back(i, *x);
+        any = true;
       }
     }
     if (any) {
@@ -174,6 +199,8 @@ void DeltaStore::reset_in_child(const std::string& process) {
       s->has_set = false;
       s->value.store(0);
       for (std::size_t i = 0; i < s->ncounts; ++i) s->counts[i].store(0);
+      for (std::size_t i = 0; i < s->keys->exemplar_fields.size(); ++i) s->fresh[i].store(false);
+      s->exemplars.clear();
       s->dirty.store(false);
       s->next_dirty = nullptr;
     }

@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "key_layout.hpp"
+#include "pytheus/exemplar.hpp"
 
 namespace pytheus::detail::redis {
 
@@ -37,6 +39,10 @@ struct Slot {
   bool has_set = false;
   double set_value = 0;
   double set_time_ms = 0;  // wall clock of the set, for mostrecent modes (Keys::stamped)
+  // The latest exemplar per Keys::exemplar_fields entry not yet delivered: stored, then
+  // `fresh`, then the delta and `dirty`, so a flush that takes the delta sees it.
+  ExemplarCells exemplars;
+  std::unique_ptr<std::atomic<bool>[]> fresh;
 
   std::atomic<bool> dirty{false};
   Slot* next_dirty = nullptr;
@@ -56,6 +62,8 @@ struct Entry {
   double set_time_ms = 0;
   double value = 0;
   std::vector<std::uint64_t> counts;
+  // Exemplars to deliver: the index into Keys::exemplar_fields and the exemplar.
+  std::vector<std::pair<std::size_t, ExemplarData>> exemplars;
 };
 
 // DeltaStore holds the slots of one configuration and the lock-free stack of dirty ones.
@@ -68,9 +76,9 @@ class DeltaStore {
   void retire(Slot* s);
 
   // Each returns true when the slot became dirty (the caller makes sure a flusher runs).
-  bool add(Slot& s, double v);
+  bool add(Slot& s, double v, const ExemplarData* e = nullptr);
   bool set(Slot& s, double v);
-  bool observe(Slot& s, double v, std::size_t bucket);
+  bool observe(Slot& s, double v, std::size_t bucket, const ExemplarData* e = nullptr);
   // Adds a snapshot's observations (a histogram carried over from an in-process backend).
   bool merge(Slot& s, const std::vector<double>& cumulative_buckets, double count, double sum);
   // Drops the slot's deltas (its series was removed); its creation time is sent again with a

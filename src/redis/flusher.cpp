@@ -28,6 +28,7 @@
 #include <random>
 #include <utility>
 
+#include "exemplar_codec.hpp"
 #include "key_layout.hpp"
 #include "pytheus/errors.hpp"
 
@@ -291,6 +292,10 @@ void Flusher::append_entry(const Entry& e, std::size_t& cmds) {
       append_delete(control_, k.created_key, k.field);
       ++cmds;
     }
+    for (const std::string& field : k.exemplar_fields) {
+      append_delete(control_, k.exemplar_key, field);
+      ++cmds;
+    }
     return;
   }
   if (e.created != 0) {
@@ -299,6 +304,16 @@ void Flusher::append_entry(const Entry& e, std::size_t& cmds) {
   }
   if (!k.created_key.empty()) {
     append_expire(control_, k.created_key, ttl_);
+    ++cmds;
+  }
+  for (const auto& [i, x] : e.exemplars) {
+    char value[kExemplarValueMax];
+    const std::size_t size = encode_exemplar_value(x, value);
+    append_exemplar(control_, k.exemplar_key, k.exemplar_fields[i], std::string_view(value, size));
+    ++cmds;
+  }
+  if (!e.exemplars.empty()) {
+    append_expire(control_, k.exemplar_key, ttl_);
     ++cmds;
   }
   if (!k.histogram) {

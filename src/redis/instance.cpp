@@ -38,20 +38,21 @@ bool Instance::deferred(const Slot& s) const {
          flusher_.erasing() || (s.keys->per_process && !liveness_.announced());
 }
 
-void Instance::change(Slot& s, bool set, double v) {
+void Instance::change(Slot& s, bool set, double v, const ExemplarData* e) {
   if (s.keys->per_process) flusher_.ensure_running();  // the heartbeat, in every write mode
-  if (!deferred(s) && sent(s, write_through_.send_value(*s.keys, set, v, s.created_to_send()))) {
+  if (!deferred(s) &&
+      sent(s, write_through_.send_value(*s.keys, set, v, s.created_to_send(), e))) {
     return;
   }
-  dirtied(set ? store_.set(s, v) : store_.add(s, v));
+  dirtied(set ? store_.set(s, v) : store_.add(s, v, e));
 }
 
-void Instance::observe(Slot& s, double v, std::size_t bucket) {
+void Instance::observe(Slot& s, double v, std::size_t bucket, const ExemplarData* e) {
   if (!deferred(s) &&
-      sent(s, write_through_.send_observe(*s.keys, bucket, v, s.created_to_send()))) {
+      sent(s, write_through_.send_observe(*s.keys, bucket, v, s.created_to_send(), e))) {
     return;
   }
-  dirtied(store_.observe(s, v, s.keys->buckets ? bucket : 0));
+  dirtied(store_.observe(s, v, s.keys->buckets ? bucket : 0, e));
 }
 
 // Carried from an in-process backend: delivered with the next flush.

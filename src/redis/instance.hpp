@@ -26,8 +26,9 @@ class Instance {
   const Config cfg;
 
   // Operations of one series (its slot). Never throw for Redis errors.
-  void change(Slot& s, bool set, double v);
-  void observe(Slot& s, double v, std::size_t bucket);
+  // `e`: an exemplar that comes with the update (a counter's inc, an observation).
+  void change(Slot& s, bool set, double v, const ExemplarData* e = nullptr);
+  void observe(Slot& s, double v, std::size_t bucket, const ExemplarData* e = nullptr);
   void merge(Slot& s, const HistogramSnapshot& other);
   void erase(Slot& s);
 

@@ -103,9 +103,17 @@ Keys value_keys(const std::optional<std::string>& prefix, const MetricInfo& seri
   const std::string name = stored_name(series.registry_prefix, series.name);
   std::string key = metric_key(prefix, name);
   if (bucket) key.append(":").append(*bucket);
-  Keys k = keys_of({std::move(key)}, series);
+  Keys k = keys_of({key}, series);
   if (!bucket && keeps_created(series.type)) k.created_key = created_key(prefix, name);
+  if (series.type == MetricType::counter && !bucket) {
+    k.exemplar_key = key + kExemplarSuffix;
+    k.exemplar_fields.push_back(k.field);
+  }
   return k;
+}
+
+std::string exemplar_key(const std::optional<std::string>& prefix, std::string_view name) {
+  return metric_key(prefix, name) + kExemplarSuffix;
 }
 
 Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
@@ -116,6 +124,12 @@ Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& 
   k.histogram = true;
   k.buckets = bounds.size();
   k.created_key = created_key(prefix, stored_name(series.registry_prefix, series.name));
+  if (!bounds.empty()) {
+    k.exemplar_key = exemplar_key(prefix, stored_name(series.registry_prefix, series.name));
+    for (std::size_t i = 0; i < bounds.size(); ++i) {
+      k.exemplar_fields.push_back(std::to_string(i) + "|" + k.field);
+    }
+  }
   return k;
 }
 

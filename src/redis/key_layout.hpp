@@ -32,7 +32,16 @@ struct Keys {
   // seconds) of each series across processes, written set-if-absent under `field` (a string
   // for an unlabelled metric). Empty for other types.
   std::string created_key;
+  // A counter or histogram series: the hash of its metric's exemplars (NAME:exemplars) and
+  // this series' fields in it: `field` for a counter, "<bucket index>|<field>" per bucket of
+  // a histogram. Empty for other types.
+  std::string exemplar_key;
+  std::vector<std::string> exemplar_fields;
 };
+
+// The hash of a metric's latest exemplars, one field per counter series or histogram bucket.
+inline constexpr const char* kExemplarSuffix = ":exemplars";
+std::string exemplar_key(const std::optional<std::string>& prefix, std::string_view name);
 
 // The per-process key families of gauge NAME: values, and set() times (mostrecent modes).
 inline constexpr const char* kProcSuffix = ":proc";

@@ -6,14 +6,17 @@
 #include "scrape_reader.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 
 #include "connection.hpp"
+#include "exemplar_codec.hpp"
 #include "health.hpp"
 #include "labels_json.hpp"
 #include "pytheus/errors.hpp"
@@ -33,6 +36,8 @@ struct SeriesAcc {
   std::vector<std::string> values;  // label_names order
   std::vector<double> v;            // one per key
   double created = 0;               // the earliest creation time, 0 when unknown
+  // A counter's latest exemplar ([0]), or a histogram's per bucket.
+  std::vector<std::optional<Exemplar>> exemplars;
 };
 
 // Accumulates the series of one metric from the replies of its keys.
@@ -49,7 +54,7 @@ class MetricReader {
     std::string canonical = field_of(label_names_, values);
     if (by_field_.count(canonical)) return;
     by_field_.emplace(std::move(canonical), order_.size());
-    order_.push_back({values, std::vector<double>(nkeys_, 0)});
+    order_.push_back({values, std::vector<double>(nkeys_, 0), {}});
     local_ = order_.size();
   }
 
@@ -106,6 +111,57 @@ class MetricReader {
     }
   }
 
+  // Adds the NAME:exemplars hash: a field per counter series (its labels field) or per
+  // histogram bucket ("<index>|<labels field>"). An exemplar of a series no key has is
+  // dropped (being deleted), as is one outside its bucket (buckets changed since).
+  void add_exemplars(const std::string& key, const redisReply* r,
+                     const std::vector<double>& bounds) {
+    if (r->type == REDIS_REPLY_ERROR) {
+      throw CollectError("Redis key \"" + key + "\" of metric \"" + name_ +
+                         "\" holds the wrong type (expected a hash): " + reply_text(r));
+    }
+    if (r->type != REDIS_REPLY_ARRAY) return;
+    const bool histogram = !bounds.empty();
+    for (std::size_t i = 0; i + 1 < r->elements; i += 2) {
+      const redisReply* f = r->element[i];
+      const redisReply* val = r->element[i + 1];
+      std::string_view field(f->str ? f->str : "", f->len);
+      std::size_t bucket = 0;
+      if (histogram) {
+        const std::size_t bar = field.find('|');
+        auto [end, ec] = std::from_chars(field.data(), field.data() + bar, bucket);
+        if (bar == std::string_view::npos || ec != std::errc() || end != field.data() + bar ||
+            bucket >= bounds.size()) {
+          invalid_field(key, field, "not \"<bucket index>|<labels JSON>\"");
+          continue;
+        }
+        field.remove_prefix(bar + 1);
+      }
+      std::optional<Exemplar> e =
+          decode_exemplar_value(std::string_view(val->str ? val->str : "", val->len));
+      if (!e) {
+        invalid_field(key, field, "its value is no exemplar");
+        continue;
+      }
+      if (histogram &&
+          (e->value > bounds[bucket] || (bucket > 0 && e->value <= bounds[bucket - 1]))) {
+        continue;
+      }
+      SeriesAcc* s = nullptr;
+      if (label_names_.empty()) {
+        if (!field.empty() || order_.empty()) continue;
+        s = &order_[0];
+      } else {
+        ParsedField p = parse_field(field, sorted_names_);
+        auto it = p.valid ? by_field_.find(p.canonical) : by_field_.end();
+        if (it == by_field_.end()) continue;
+        s = &order_[it->second];
+      }
+      s->exemplars.resize(histogram ? bounds.size() : 1);
+      s->exemplars[bucket] = std::move(e);
+    }
+  }
+
   // The series: local ones in creation order, then the others sorted by labels.
   std::vector<SeriesAcc> take() {
     std::sort(order_.begin() + static_cast<std::ptrdiff_t>(local_), order_.end(),
@@ -115,7 +171,7 @@ class MetricReader {
 
  private:
   void add_string(std::size_t index, const std::string& key, const redisReply* r) {
-    if (order_.empty()) order_.push_back({{}, std::vector<double>(nkeys_, 0)});
+    if (order_.empty()) order_.push_back({{}, std::vector<double>(nkeys_, 0), {}});
     if (r->type == REDIS_REPLY_NIL) return;
     double v = 0;
     if (r->type != REDIS_REPLY_STRING || !parse_number(r->str, r->len, v)) {
@@ -153,7 +209,7 @@ class MetricReader {
           }
         }
         it = by_field_.emplace(p.canonical, order_.size()).first;
-        order_.push_back({std::move(values), std::vector<double>(nkeys_, 0)});
+        order_.push_back({std::move(values), std::vector<double>(nkeys_, 0), {}});
       }
       order_[it->second].v[index] += v;  // same label set in another key order: merged
     }
@@ -371,8 +427,11 @@ SeriesRow to_row(SeriesAcc&& s, MetricType type, std::size_t buckets) {
     row.histogram.buckets.assign(s.v.begin(), s.v.begin() + static_cast<std::ptrdiff_t>(buckets));
     row.histogram.count = s.v[buckets];
     row.histogram.sum = s.v[buckets + 1];
+    if (type == MetricType::histogram) row.histogram.exemplars = std::move(s.exemplars);
   } else {
     row.value = s.v[0];
+    if (type == MetricType::counter && !s.exemplars.empty())
+      row.exemplar = std::move(s.exemplars[0]);
   }
   if (s.created > 0) row.created = s.created;
   return row;
@@ -398,9 +457,23 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
       dated[m] = true;
     }
   }
+  // Counters and histograms: their exemplars hash, read last in the same transaction.
+  std::vector<std::string> exemplar_keys(metrics.size());
+  for (std::size_t m = 0; m < metrics.size(); ++m) {
+    const MetricRequest& r = metrics[m];
+    if (r.type == MetricType::counter || (r.type == MetricType::histogram && !r.bounds.empty())) {
+      exemplar_keys[m] = exemplar_key(inst.cfg.key_prefix, stored_name(r.registry_prefix, r.name));
+    }
+  }
   for (std::size_t m = 0; m < metrics.size(); ++m) {
     const bool hash = !metrics[m].label_names.empty() || is_per_process(mode[m]);
     for (const std::string& k : keys_of[m]) keys.push_back({&k, hash});
+  }
+  std::vector<std::size_t> exemplar_reply(metrics.size(), 0);
+  for (std::size_t m = 0; m < metrics.size(); ++m) {
+    if (exemplar_keys[m].empty()) continue;
+    exemplar_reply[m] = keys.size();
+    keys.push_back({&exemplar_keys[m], true});
   }
   std::vector<MetricRows> out(metrics.size());
   if (keys.empty()) return out;
@@ -452,6 +525,10 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
       } else {
         reader.add_reply(i, keys_of[m][i], exec->element[2 * at]);
       }
+    }
+    if (!exemplar_keys[m].empty()) {
+      reader.add_exemplars(exemplar_keys[m], exec->element[2 * exemplar_reply[m]],
+                           r.type == MetricType::histogram ? r.bounds : std::vector<double>{});
     }
     const std::size_t buckets = r.type == MetricType::histogram ? r.bounds.size() : 0;
     for (SeriesAcc& s : reader.take()) out[m].push_back(to_row(std::move(s), r.type, buckets));

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "connection.hpp"
+#include "exemplar_codec.hpp"
 
 namespace pytheus::detail::redis {
 namespace {
@@ -40,10 +41,24 @@ std::size_t WriteThrough::append_created(Connection& c, const Keys& k, double cr
   return cmds;
 }
 
-Sent WriteThrough::send_value(const Keys& k, bool set, double v, double created) {
+Sent WriteThrough::send_value(const Keys& k, bool set, double v, double created,
+                              const ExemplarData* e) {
   Connection* c = thread_conn();
   if (c == nullptr) return Sent::not_sent;
   const Number n(v);
+  if (e != nullptr && !k.exemplar_fields.empty()) {
+    char value[kExemplarValueMax];
+    const std::size_t size = encode_exemplar_value(*e, value);
+    append_multi(*c);
+    std::size_t cmds = append_created(*c, k, created);
+    append_incr(*c, k.keys[0], k.field, n);
+    append_expire(*c, k.keys[0], ttl_);
+    append_exemplar(*c, k.exemplar_key, k.exemplar_fields[0], std::string_view(value, size));
+    append_expire(*c, k.exemplar_key, ttl_);
+    cmds += 4;
+    append_exec(*c);
+    return finish_round_trip(*c, cmds + 2, cmds + 1);
+  }
   const std::size_t extra = append_created(*c, k, created);
   if (set) {
     append_set(*c, k.keys[0], k.field, n);
@@ -62,7 +77,8 @@ Sent WriteThrough::send_value(const Keys& k, bool set, double v, double created)
   return finish_round_trip(*c, 2 + extra, 0);
 }
 
-Sent WriteThrough::send_observe(const Keys& k, std::size_t bucket, double v, double created) {
+Sent WriteThrough::send_observe(const Keys& k, std::size_t bucket, double v, double created,
+                                const ExemplarData* e) {
   Connection* c = thread_conn();
   if (c == nullptr) return Sent::not_sent;
   append_multi(*c);
@@ -78,6 +94,13 @@ Sent WriteThrough::send_observe(const Keys& k, std::size_t bucket, double v, dou
   for (const std::string& key : k.keys) {
     append_expire(*c, key, ttl_);
     ++cmds;
+  }
+  if (e != nullptr && bucket < k.exemplar_fields.size()) {
+    char value[kExemplarValueMax];
+    const std::size_t size = encode_exemplar_value(*e, value);
+    append_exemplar(*c, k.exemplar_key, k.exemplar_fields[bucket], std::string_view(value, size));
+    append_expire(*c, k.exemplar_key, ttl_);
+    cmds += 2;
   }
   append_exec(*c);
   return finish_round_trip(*c, cmds + 2, cmds + 1);

@@ -8,6 +8,7 @@
 #include "config.hpp"
 #include "health.hpp"
 #include "key_layout.hpp"
+#include "pytheus/exemplar.hpp"
 #include "sentinel.hpp"
 
 namespace pytheus::detail::redis {
@@ -24,11 +25,14 @@ class WriteThrough {
   WriteThrough(const Config& cfg, Health& health, Locator& locator);
 
   // INCRBYFLOAT/HINCRBYFLOAT (SET/HSET with `set`) and EXPIRE. `created` (not 0): the
-  // series' creation time, sent set-if-absent (Keys::created_key).
-  Sent send_value(const Keys& k, bool set, double v, double created);
+  // series' creation time, sent set-if-absent (Keys::created_key). With an exemplar (a
+  // counter's), all of it in one MULTI/EXEC.
+  Sent send_value(const Keys& k, bool set, double v, double created,
+                  const ExemplarData* e = nullptr);
   // One observation as a MULTI/EXEC: the buckets from `bucket` up, count, sum, the creation
-  // time as above, EXPIREs.
-  Sent send_observe(const Keys& k, std::size_t bucket, double v, double created);
+  // time as above, the exemplar of `bucket` when there is one, EXPIREs.
+  Sent send_observe(const Keys& k, std::size_t bucket, double v, double created,
+                    const ExemplarData* e = nullptr);
 
  private:
   Connection* thread_conn();

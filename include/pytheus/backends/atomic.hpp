@@ -38,13 +38,28 @@ class AtomicBackend final : public Backend {
   void dec(double value) override { detail::atomic_add(value_, -value); }
   void set(double value) override { value_.store(value, std::memory_order_relaxed); }
   double get() override { return value_.load(std::memory_order_relaxed); }
+  void inc_with_exemplar(double value, const ExemplarData& e) override {
+    inc(value);
+    exemplar_.store(0, e);
+  }
+  std::optional<Exemplar> exemplar() override { return exemplar_.load(0); }
+  void erase() override { exemplar_.clear(); }
 
   class Histogram final : public HistogramBackend {
    public:
     Histogram(const BackendConfig&, const MetricInfo&, const std::vector<double>& bounds)
-        : size_(bounds.size()), counts_(new std::atomic<std::uint64_t>[bounds.size()]) {
+        : size_(bounds.size()),
+          counts_(new std::atomic<std::uint64_t>[bounds.size()]),
+          exemplars_(bounds.size()) {
       for (std::size_t i = 0; i < size_; ++i) counts_[i].store(0, std::memory_order_relaxed);
     }
+
+    void observe_with_exemplar(double value, std::size_t bucket, const ExemplarData& e) override {
+      observe(value, bucket);
+      exemplars_.store(bucket, e);
+    }
+
+    void erase() override { exemplars_.clear(); }
 
     void observe(double value, std::size_t bucket) override {
       if (bucket < size_) {
@@ -66,6 +81,7 @@ class AtomicBackend final : public Backend {
       s.count = size_ ? static_cast<double>(cumulative)
                       : static_cast<double>(count_.load(std::memory_order_relaxed));
       s.sum = sum_.load(std::memory_order_relaxed);
+      s.exemplars = exemplars_.load_all();
       return s;
     }
 
@@ -87,10 +103,12 @@ class AtomicBackend final : public Backend {
     std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
     std::atomic<std::uint64_t> count_{0};
     std::atomic<double> sum_{0};
+    ExemplarCells exemplars_;
   };
 
  private:
   std::atomic<double> value_{0};
+  ExemplarCells exemplar_;
 };
 
 /// ShardedBackend spreads a value over one cache line per thread slot, so threads that
@@ -119,6 +137,12 @@ class ShardedBackend final : public Backend {
     }
     return total;
   }
+  void inc_with_exemplar(double value, const ExemplarData& e) override {
+    inc(value);
+    exemplar_.store(0, e);
+  }
+  std::optional<Exemplar> exemplar() override { return exemplar_.load(0); }
+  void erase() override { exemplar_.clear(); }
 
   /// Number of slots per value: twice the hardware threads rounded up to a power of two,
   /// from 4 to 64, so that threads coming and going rarely share a slot.
@@ -147,6 +171,7 @@ class ShardedBackend final : public Backend {
   }
 
   std::unique_ptr<Shard[]> shards_;
+  ExemplarCells exemplar_;
 };
 
 }  // namespace pytheus

@@ -91,6 +91,9 @@ class MultiProcessRedisBackend final : public Backend {
   void set(double value) override;
   double get() override;
   void erase() override;
+  /// The exemplar goes to the metric's NAME:exemplars hash with the increment (the latest
+  /// by timestamp wins across processes). exemplar() reads nothing back: scrapes show it.
+  void inc_with_exemplar(double value, const ExemplarData& exemplar) override;
 
   /// One histogram or summary series: an observation is one MULTI/EXEC (write-through) or
   /// one delta (write-behind), never visible half-applied to a scrape.
@@ -100,6 +103,8 @@ class MultiProcessRedisBackend final : public Backend {
               const std::vector<double>& bounds);
     ~Histogram() override;
     void observe(double value, std::size_t bucket) override;
+    void observe_with_exemplar(double value, std::size_t bucket,
+                               const ExemplarData& exemplar) override;
     HistogramSnapshot snapshot() override;
     void merge(const HistogramSnapshot& other) override;
     void erase() override;

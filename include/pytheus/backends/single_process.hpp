@@ -38,11 +38,24 @@ class SingleProcessBackend final : public Backend {
     std::lock_guard<std::mutex> lock(mu_);
     return value_;
   }
+  void inc_with_exemplar(double value, const ExemplarData& e) override {
+    inc(value);
+    exemplar_.store(0, e);
+  }
+  std::optional<Exemplar> exemplar() override { return exemplar_.load(0); }
+  void erase() override { exemplar_.clear(); }
 
   class Histogram final : public HistogramBackend {
    public:
     Histogram(const BackendConfig&, const MetricInfo&, const std::vector<double>& bounds)
-        : counts_(bounds.size(), 0.0) {}
+        : counts_(bounds.size(), 0.0), exemplars_(bounds.size()) {}
+
+    void observe_with_exemplar(double value, std::size_t bucket, const ExemplarData& e) override {
+      observe(value, bucket);
+      exemplars_.store(bucket, e);
+    }
+
+    void erase() override { exemplars_.clear(); }
 
     void observe(double value, std::size_t bucket) override {
       std::lock_guard<std::mutex> lock(mu_);
@@ -54,7 +67,7 @@ class SingleProcessBackend final : public Backend {
     HistogramSnapshot snapshot() override {
       HistogramSnapshot s;
       s.buckets.resize(counts_.size());
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       double cumulative = 0;
       for (std::size_t i = 0; i < counts_.size(); ++i) {
         cumulative += counts_[i];
@@ -62,6 +75,8 @@ class SingleProcessBackend final : public Backend {
       }
       s.sum = sum_;
       s.count = count_;
+      lock.unlock();
+      s.exemplars = exemplars_.load_all();
       return s;
     }
 
@@ -81,11 +96,13 @@ class SingleProcessBackend final : public Backend {
     std::vector<double> counts_;  // per bucket, not cumulative: one add per observation
     double sum_ = 0;
     double count_ = 0;
+    ExemplarCells exemplars_;  // its own seqlock: the counts' lock is not held longer
   };
 
  private:
   std::mutex mu_;
   double value_ = 0;
+  ExemplarCells exemplar_;
 };
 
 }  // namespace pytheus

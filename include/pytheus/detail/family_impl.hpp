@@ -189,7 +189,10 @@ void Family<S>::write_series(MetricWriter& w, S& s, LabelView* labels, std::size
   if constexpr (is_histogram_series<S>::value) {
     write_series_samples(w, *desc_, labels, n, s.get().snapshot(), s.created());
   } else {
-    write_series_samples(w, *desc_, labels, n, s.get().get(), {}, s.created());
+    auto& v = s.get();
+    std::optional<Exemplar> e;
+    if (desc_->type == MetricType::counter) e = exemplar_of(v);
+    write_series_samples(w, *desc_, labels, n, v.get(), {}, s.created(), e ? &*e : nullptr);
   }
 }
 

@@ -17,9 +17,10 @@ namespace pytheus::detail {
 // `le` where the layout needs it.
 // A gauge in mode all or liveall gets the process label too: `process` is its value.
 // `created` (Unix seconds, 0: unknown) is the `_created` sample where the metric shows one.
+// `exemplar`, on a counter, follows its value sample.
 void write_series_samples(MetricWriter& w, const MetricDescriptor& d, LabelView* labels,
                           std::size_t n, double value, std::string_view process = {},
-                          double created = 0);
+                          double created = 0, const Exemplar* exemplar = nullptr);
 
 // This process's id as the process label shows it.
 const std::string& own_process_id();
