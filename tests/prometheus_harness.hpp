@@ -51,6 +51,8 @@ struct PrometheusOptions {
   std::string scrape_interval = "1s";
   bool honor_labels = false;  // keep the targets' job/instance labels (a Pushgateway's)
   std::chrono::milliseconds ready_timeout{10000};  // per start attempt
+  // More command-line flags ("--enable-feature=native-histograms", say).
+  std::vector<std::string> extra_args;
 };
 
 class PrometheusServer {
@@ -61,12 +63,12 @@ class PrometheusServer {
     // The port is free when chosen but may be taken before Prometheus binds it: retry.
     for (int attempt = 0; attempt < 3; ++attempt) {
       port_ = free_loopback_port();
-      process_ = std::make_unique<ChildProcess>(
-          std::vector<std::string>{resolve(options_.binary),
-                                   "--config.file=" + (dir_ / "prometheus.yml").string(),
-                                   "--storage.tsdb.path=" + (dir_ / "data").string(),
-                                   "--web.listen-address=127.0.0.1:" + std::to_string(port_)},
-          dir_ / "prometheus.log");
+      std::vector<std::string> args{resolve(options_.binary),
+                                    "--config.file=" + (dir_ / "prometheus.yml").string(),
+                                    "--storage.tsdb.path=" + (dir_ / "data").string(),
+                                    "--web.listen-address=127.0.0.1:" + std::to_string(port_)};
+      args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+      process_ = std::make_unique<ChildProcess>(std::move(args), dir_ / "prometheus.log");
       if (wait_until([&] { return ready() || !process_->running(); }, options_.ready_timeout) &&
           ready()) {
         return;
