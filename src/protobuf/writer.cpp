@@ -62,9 +62,10 @@ bool parse_bound(std::string_view s, double& out) {
   return r.ec == std::errc() && r.ptr == end;
 }
 
-// Unix seconds as a protobuf Timestamp.
+// Unix seconds as a protobuf Timestamp; left unset outside the years 1 to 9999, which is
+// all a Timestamp may hold (and a double's range would overflow the integer seconds).
 void set_timestamp(google::protobuf::Timestamp* ts, double seconds) {
-  if (!std::isfinite(seconds)) return;
+  if (!(seconds >= -62135596800.0 && seconds < 253402300800.0)) return;
   double whole = std::floor(seconds);
   auto nanos = static_cast<std::int32_t>(std::llround((seconds - whole) * 1e9));
   if (nanos >= 1000000000) {
