@@ -5,8 +5,8 @@
 //   sub-messages and strings), so a scrape allocates little beyond the output string.
 // - A family's samples are grouped into Metric messages by label set (without `le` for a
 //   histogram, `quantile` for a summary). The built-in metrics write a series' samples one
-//   after another, so the previous series is checked first; an index of all series of the
-//   family is built only when a sample comes back to an earlier one (a custom collector).
+//   after another, so the previous series is checked first; else a hash of the labels finds
+//   an earlier one (a custom collector may come back to one), compared label by label.
 // - Label values, help texts and exemplar labels that are not UTF-8 get U+FFFD for each bad
 //   byte, as in the text formats (the protobuf string type is UTF-8 text).
 // - Samples the message types have no field for (a custom collector's gauge with suffix
@@ -14,13 +14,14 @@
 //   is the sample name the text formats show.
 #include "writer.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string_view>
 #include <system_error>
-#include <unordered_map>
 
 #include <google/protobuf/io/coded_stream.h>
 
@@ -85,6 +86,13 @@ bool as_count(double v, std::uint64_t& n) {
   return false;
 }
 
+// The number of bits needed for `v` (C++20's std::bit_width).
+int bit_width(std::size_t v) {
+  int bits = 0;
+  for (; v != 0; v >>= 1) ++bits;
+  return bits;
+}
+
 pb::MetricType wire_type(MetricType type) {
   switch (type) {
     case MetricType::counter:
@@ -124,12 +132,6 @@ void set_exemplar(pb::Exemplar* out, const Exemplar& e) {
   if (e.timestamp) set_timestamp(out->mutable_timestamp(), *e.timestamp);
 }
 
-void append_key_part(std::string& key, std::string_view s) {
-  const auto size = static_cast<std::uint32_t>(s.size());
-  key.append(reinterpret_cast<const char*>(&size), sizeof size);
-  key.append(s.data(), s.size());
-}
-
 class Writer final : public pytheus::detail::FormatWriter {
  public:
   explicit Writer(std::string& out) : out_(out) {}
@@ -149,8 +151,9 @@ class Writer final : public pytheus::detail::FormatWriter {
     family_.set_type(wire_type(type));
     skip_ = type == MetricType::histogram ? "le" : type == MetricType::summary ? "quantile" : "";
     last_ = nullptr;
-    indexed_ = false;
-    index_.clear();
+    // A fresh table per family, in the memory of the last one.
+    slots_.assign(std::max<std::size_t>(16, slots_.size() / 4), Slot{});
+    slots_.resize(std::size_t(1) << bit_width(slots_.size() - 1));
   }
 
   void sample(std::string_view suffix, const LabelView* labels, std::size_t n,
@@ -361,42 +364,69 @@ class Writer final : public pytheus::detail::FormatWriter {
 
   // The Metric of the series with these labels (`le` or `quantile` aside), added if new.
   pb::Metric* series(const LabelView* labels, std::size_t n) {
-    key_.clear();
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!skip_.empty() && labels[i].name == skip_) continue;
-      append_key_part(key_, labels[i].name);
-      assign_utf8(&value_, labels[i].value);
-      append_key_part(key_, value_);
-    }
-    if (last_ != nullptr && key_ == last_key_) return last_;
-    if (last_ != nullptr && !indexed_) {
-      // Back to an earlier series: index them all from here on.
-      for (int i = 0; i < family_.metric_size(); ++i) {
-        index_.emplace(key_of(family_.metric(i)), i);
-      }
-      indexed_ = true;
-    }
-    if (indexed_) {
-      auto it = index_.find(key_);
-      if (it != index_.end()) {
-        last_ = family_.mutable_metric(it->second);
-        last_key_ = key_;
-        return last_;
-      }
+    if (last_ != nullptr && same_labels(*last_, labels, n)) return last_;
+    const std::size_t h = hash_labels(labels, n);
+    std::size_t mask = slots_.size() - 1;
+    std::size_t i = h & mask;
+    for (; slots_[i].metric >= 0; i = (i + 1) & mask) {
+      if (slots_[i].hash != h) continue;
+      pb::Metric* m = family_.mutable_metric(slots_[i].metric);
+      if (same_labels(*m, labels, n)) return last_ = m;
     }
     last_ = add_metric(labels, n);
-    last_key_ = key_;
-    if (indexed_) index_.emplace(key_, family_.metric_size() - 1);
+    slots_[i] = {h, family_.metric_size() - 1};
+    if (2 * static_cast<std::size_t>(family_.metric_size()) > slots_.size()) grow();
     return last_;
   }
 
-  static std::string key_of(const pb::Metric& m) {
-    std::string key;
-    for (const pb::LabelPair& l : m.label()) {
-      append_key_part(key, l.name());
-      append_key_part(key, l.value());
+  // Doubles the open-addressing table of series (kept at most half full).
+  void grow() {
+    std::vector<Slot> old(slots_.size() * 2, Slot{});
+    old.swap(slots_);
+    const std::size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+      if (s.metric < 0) continue;
+      std::size_t i = s.hash & mask;
+      while (slots_[i].metric >= 0) i = (i + 1) & mask;
+      slots_[i] = s;
     }
-    return key;
+  }
+
+  // Whether `m` has these labels (`le` or `quantile` aside), compared as written (UTF-8
+  // repaired).
+  bool same_labels(const pb::Metric& m, const LabelView* labels, std::size_t n) {
+    int j = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!skip_.empty() && labels[i].name == skip_) continue;
+      if (j >= m.label_size()) return false;
+      const pb::LabelPair& l = m.label(j++);
+      if (l.name() != labels[i].name) return false;
+      if (l.value() != labels[i].value) {
+        if (pytheus::detail::is_valid_utf8(labels[i].value)) return false;
+        assign_utf8(&value_, labels[i].value);
+        if (l.value() != value_) return false;
+      }
+    }
+    return j == m.label_size();
+  }
+
+  // A hash of the labels (`le` or `quantile` aside) as written (UTF-8 repaired).
+  std::size_t hash_labels(const LabelView* labels, std::size_t n) {
+    std::size_t h = 0;
+    auto mix = [&h](std::string_view s) {
+      h = (h ^ std::hash<std::string_view>()(s)) * 0x100000001b3ULL + s.size();
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!skip_.empty() && labels[i].name == skip_) continue;
+      mix(labels[i].name);
+      if (pytheus::detail::is_valid_utf8(labels[i].value)) {
+        mix(labels[i].value);
+      } else {
+        assign_utf8(&value_, labels[i].value);
+        mix(value_);
+      }
+    }
+    return h;
   }
 
   void flush() {
@@ -429,11 +459,15 @@ class Writer final : public pytheus::detail::FormatWriter {
   std::string_view skip_;
   pb::MetricFamily family_;
   std::vector<pb::MetricFamily> side_;
-  // The series written last, and its key; all series by key once a sample came back to one.
+  // The series written last (where the next sample most often goes), and every series of the
+  // family by the hash of its labels.
   pb::Metric* last_ = nullptr;
-  std::string key_, last_key_, value_;
-  bool indexed_ = false;
-  std::unordered_map<std::string, int> index_;
+  struct Slot {
+    std::size_t hash = 0;
+    int metric = -1;  // index in family_, -1 when empty
+  };
+  std::vector<Slot> slots_ = std::vector<Slot>(16);
+  std::string value_;
   // Where an exemplar() call that follows goes.
   pb::Counter* counter_for_exemplar_ = nullptr;
   pb::Bucket* bucket_for_exemplar_ = nullptr;
