@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "protobuf_test_helpers.hpp"
 #include "pytheus/detail/format.hpp"
 #include "pytheus/enum.hpp"
 #include "pytheus/info.hpp"
@@ -25,6 +26,8 @@
 using namespace pytheus;
 namespace pb = io::prometheus::client;
 using pytheus_test::CoreTest;
+using pytheus_test::parse;
+using pytheus_test::to_text;
 
 namespace {
 
@@ -32,112 +35,6 @@ constexpr const char* kPrometheusAccept =
     "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,"
     "application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0."
     "1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-
-// Every delimited message of `body`; fails the test on a bad frame.
-std::vector<pb::MetricFamily> parse(const std::string& body) {
-  std::vector<pb::MetricFamily> out;
-  google::protobuf::io::ArrayInputStream in(body.data(), static_cast<int>(body.size()));
-  for (;;) {
-    pb::MetricFamily f;
-    bool clean_eof = false;
-    if (!google::protobuf::util::ParseDelimitedFromZeroCopyStream(&f, &in, &clean_eof)) {
-      EXPECT_TRUE(clean_eof) << "a delimited frame does not parse";
-      return out;
-    }
-    out.push_back(std::move(f));
-  }
-}
-
-void escape(std::string& out, const std::string& s, bool quote) {
-  for (char c : s) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (quote && c == '"') {
-      out += "\\\"";
-    } else {
-      out += c;
-    }
-  }
-}
-
-void line(std::string& out, const std::string& name, const pb::Metric& m, double value,
-          const char* extra_name = nullptr, double extra = 0) {
-  out += name;
-  std::string labels;
-  for (const pb::LabelPair& l : m.label()) {
-    labels += (labels.empty() ? "" : ",") + l.name() + "=\"";
-    escape(labels, l.value(), true);
-    labels += '"';
-  }
-  if (extra_name != nullptr) {
-    labels += (labels.empty() ? "" : ",") + std::string(extra_name) + "=\"" +
-              detail::format_double(extra) + '"';
-  }
-  if (!labels.empty()) out += '{' + labels + '}';
-  out += ' ' + detail::format_double(value) + '\n';
-}
-
-// The Prometheus text format 0.0.4 of parsed families, written the way pytheus writes it.
-std::string to_text(const std::vector<pb::MetricFamily>& families) {
-  std::string out;
-  for (const pb::MetricFamily& f : families) {
-    out += "# HELP " + f.name() + ' ';
-    escape(out, f.help(), false);
-    out += "\n# TYPE " + f.name() + ' ';
-    switch (f.type()) {
-      case pb::COUNTER:
-        out += "counter\n";
-        break;
-      case pb::GAUGE:
-        out += "gauge\n";
-        break;
-      case pb::SUMMARY:
-        out += "summary\n";
-        break;
-      case pb::HISTOGRAM:
-        out += "histogram\n";
-        break;
-      default:
-        out += "untyped\n";
-    }
-    for (const pb::Metric& m : f.metric()) {
-      switch (f.type()) {
-        case pb::COUNTER:
-          line(out, f.name(), m, m.counter().value());
-          break;
-        case pb::GAUGE:
-          line(out, f.name(), m, m.gauge().value());
-          break;
-        case pb::UNTYPED:
-          line(out, f.name(), m, m.untyped().value());
-          break;
-        case pb::SUMMARY:
-          for (const pb::Quantile& q : m.summary().quantile()) {
-            line(out, f.name(), m, q.value(), "quantile", q.quantile());
-          }
-          line(out, f.name() + "_count", m, double(m.summary().sample_count()));
-          line(out, f.name() + "_sum", m, m.summary().sample_sum());
-          break;
-        case pb::HISTOGRAM: {
-          const pb::Histogram& h = m.histogram();
-          for (const pb::Bucket& b : h.bucket()) {
-            line(out, f.name() + "_bucket", m, double(b.cumulative_count()), "le", b.upper_bound());
-          }
-          line(out, f.name() + "_bucket", m, double(h.sample_count()), "le",
-               std::numeric_limits<double>::infinity());
-          line(out, f.name() + "_count", m, double(h.sample_count()));
-          line(out, f.name() + "_sum", m, h.sample_sum());
-          break;
-        }
-        default:
-          break;
-      }
-    }
-  }
-  return out;
-}
 
 struct TableCollector : Collector {
   std::vector<MetricFamily> families;

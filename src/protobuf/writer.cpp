@@ -189,6 +189,11 @@ class Writer final : public pytheus::detail::FormatWriter {
     h->set_schema(nb.schema);
     h->set_zero_threshold(nb.zero_threshold);
     h->set_zero_count(nb.zero_count);
+    // The last call for a series holds (a custom writer may repeat one).
+    h->clear_negative_span();
+    h->clear_negative_delta();
+    h->clear_positive_span();
+    h->clear_positive_delta();
     encode_buckets(nb.negative, h->mutable_negative_span(), h->mutable_negative_delta());
     encode_buckets(nb.positive, h->mutable_positive_span(), h->mutable_positive_delta());
     // As client_golang: a native histogram without observations and with a zero threshold
