@@ -4,10 +4,12 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/delimited_message_util.h>
 
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "protobuf_test_helpers.hpp"
@@ -95,6 +97,45 @@ TEST_F(ProtobufTest, EveryMetricTypeMatchesTheTextExposition) {
   // The +Inf bucket is implied by the count, as client_golang writes it.
   EXPECT_EQ(families[2].metric(0).histogram().bucket_size(), 3);
   EXPECT_EQ(families[2].metric(0).histogram().sample_count(), 3u);
+}
+
+TEST_F(ProtobufTest, ScrapesConcurrentWithUpdatesAndEnable) {
+  CollectorRegistry r;
+  Counter c("work_total", "Work.", {"worker"}, {}, &r);
+  Histogram h("work_seconds", "Work.", {}, {}, &r, {0.5, 1});
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        c.labels({{"worker", std::to_string(t) + "-" + std::to_string(i % 20)}}).inc();
+        h.observe(i % 3 * 0.4);
+      }
+    });
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        protobuf::enable();
+        const std::vector<pb::MetricFamily> families = parse(protobuf::generate_metrics(r));
+        if (negotiate_format(kPrometheusAccept) != Format::protobuf) failed = true;
+        for (const pb::MetricFamily& f : families) {
+          for (const pb::Metric& m : f.metric()) {
+            if (m.has_histogram() && m.histogram().bucket_size() > 0 &&
+                m.histogram().bucket(0).cumulative_count() > m.histogram().sample_count()) {
+              failed = true;  // a bucket over the count: a torn read
+            }
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_FALSE(failed);
+  const std::vector<pb::MetricFamily> families = parse(protobuf::generate_metrics(r));
+  ASSERT_EQ(families.size(), 2u);
+  double total = 0;
+  for (const pb::Metric& m : families[0].metric()) total += m.counter().value();
+  EXPECT_EQ(total, 4000);
+  EXPECT_EQ(families[1].metric(0).histogram().sample_count(), 4000u);
 }
 
 TEST_F(ProtobufTest, EmptyRegistryIsEmptyBody) {
