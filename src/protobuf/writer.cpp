@@ -23,6 +23,7 @@
 #include <string_view>
 #include <system_error>
 
+#include <google/protobuf/arena.h>
 #include <google/protobuf/io/coded_stream.h>
 
 #include "pytheus/detail/strings.hpp"
@@ -132,9 +133,19 @@ void set_exemplar(pb::Exemplar* out, const Exemplar& e) {
   if (e.timestamp) set_timestamp(out->mutable_timestamp(), *e.timestamp);
 }
 
+google::protobuf::ArenaOptions arena_options() {
+  google::protobuf::ArenaOptions o;
+  o.start_block_size = 16 * 1024;
+  o.max_block_size = 1024 * 1024;
+  return o;
+}
+
 class Writer final : public pytheus::detail::FormatWriter {
  public:
-  explicit Writer(std::string& out) : out_(out) {}
+  explicit Writer(std::string& out)
+      : out_(out),
+        arena_(arena_options()),
+        family_(google::protobuf::Arena::CreateMessage<pb::MetricFamily>(&arena_)) {}
 
   void family(std::string_view name, std::string_view help, MetricType type,
               std::string_view unit) override {
@@ -142,13 +153,13 @@ class Writer final : public pytheus::detail::FormatWriter {
     open_ = true;
     type_ = type;
     raw_name_.assign(name);
-    family_.Clear();
-    std::string* full = family_.mutable_name();
+    family_->Clear();
+    std::string* full = family_->mutable_name();
     full->assign(name.data(), name.size());
     if (type == MetricType::info) full->append("_info");
-    assign_utf8(family_.mutable_help(), help);
-    if (!unit.empty()) family_.set_unit(unit.data(), unit.size());
-    family_.set_type(wire_type(type));
+    assign_utf8(family_->mutable_help(), help);
+    if (!unit.empty()) family_->set_unit(unit.data(), unit.size());
+    family_->set_type(wire_type(type));
     skip_ = type == MetricType::histogram ? "le" : type == MetricType::summary ? "quantile" : "";
     last_ = nullptr;
     // A fresh table per family, in the memory of the last one.
@@ -321,7 +332,7 @@ class Writer final : public pytheus::detail::FormatWriter {
   CollectError bad_bound(std::string_view label, std::string_view value) const {
     std::string shown;
     assign_utf8(&shown, value.substr(0, 64));
-    return CollectError("metric " + family_.name() + " has a sample whose " + std::string(label) +
+    return CollectError("metric " + family_->name() + " has a sample whose " + std::string(label) +
                         " label \"" + shown + "\" is not a number");
   }
 
@@ -353,7 +364,7 @@ class Writer final : public pytheus::detail::FormatWriter {
     if (f == nullptr) {
       f = &side_.emplace_back();
       f->set_name(name);
-      f->set_help(family_.help());
+      f->set_help(family_->help());
       f->set_type(pb::UNTYPED);
     }
     pb::Metric* m = f->add_metric();
@@ -362,7 +373,7 @@ class Writer final : public pytheus::detail::FormatWriter {
   }
 
   pb::Metric* add_metric(const LabelView* labels, std::size_t n) {
-    pb::Metric* m = family_.add_metric();
+    pb::Metric* m = family_->add_metric();
     set_labels(m, labels, n, skip_);
     return m;
   }
@@ -375,12 +386,12 @@ class Writer final : public pytheus::detail::FormatWriter {
     std::size_t i = h & mask;
     for (; slots_[i].metric >= 0; i = (i + 1) & mask) {
       if (slots_[i].hash != h) continue;
-      pb::Metric* m = family_.mutable_metric(slots_[i].metric);
+      pb::Metric* m = family_->mutable_metric(slots_[i].metric);
       if (same_labels(*m, labels, n)) return last_ = m;
     }
     last_ = add_metric(labels, n);
-    slots_[i] = {h, family_.metric_size() - 1};
-    if (2 * static_cast<std::size_t>(family_.metric_size()) > slots_.size()) grow();
+    slots_[i] = {h, family_->metric_size() - 1};
+    if (2 * static_cast<std::size_t>(family_->metric_size()) > slots_.size()) grow();
     return last_;
   }
 
@@ -438,7 +449,7 @@ class Writer final : public pytheus::detail::FormatWriter {
     if (!open_) return;
     open_ = false;
     // An empty family is left out, as client_golang gathers: there is nothing to scrape.
-    if (family_.metric_size() > 0) append_delimited(family_);
+    if (family_->metric_size() > 0) append_delimited(*family_);
     for (const pb::MetricFamily& f : side_) append_delimited(f);
     side_.clear();
   }
@@ -462,7 +473,11 @@ class Writer final : public pytheus::detail::FormatWriter {
   MetricType type_ = MetricType::untyped;
   std::string raw_name_;
   std::string_view skip_;
-  pb::MetricFamily family_;
+  // The message of the current family, reused for each (Clear() keeps its sub-messages), on
+  // an arena: its strings and sub-messages come from a few large blocks freed together at
+  // the end of the scrape, rather than from one malloc each.
+  google::protobuf::Arena arena_;
+  pb::MetricFamily* family_;
   std::vector<pb::MetricFamily> side_;
   // The series written last (where the next sample most often goes), and every series of the
   // family by the hash of its labels.
