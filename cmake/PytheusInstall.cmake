@@ -23,7 +23,7 @@ endif()
 
 # Headers of the compiled components, under include/pytheus (a directory or a file): each is
 # installed with its component only. Each component adds its own here.
-set(PYTHEUS_COMPONENT_HEADERS http push backends/redis.hpp backends/file.hpp)
+set(PYTHEUS_COMPONENT_HEADERS http push backends/redis.hpp backends/file.hpp protobuf.hpp)
 
 # The core: every header but the components'.
 set(pytheus_excludes "")
@@ -79,6 +79,9 @@ if(PYTHEUS_WITH_PUSH)
 endif()
 if(PYTHEUS_WITH_FILE)
   pytheus_install_component(file pytheus_file backends/file.hpp "")
+endif()
+if(PYTHEUS_WITH_PROTOBUF)
+  pytheus_install_component(protobuf pytheus_protobuf protobuf.hpp protobuf)
 endif()
 if(PYTHEUS_WITH_REDIS)
   pytheus_install_component(redis pytheus_redis backends/redis.hpp hiredis)

@@ -56,6 +56,14 @@ if(MODE STREQUAL "install")
       message(FATAL_ERROR "not installed: ${expected}")
     endif()
   endforeach()
+  if("lib/libpytheus_protobuf.a" IN_LIST installed)
+    foreach(expected include/pytheus/protobuf.hpp lib/cmake/pytheus/pytheus-protobuf.cmake
+                     lib/pkgconfig/pytheus-protobuf.pc)
+      if(NOT expected IN_LIST installed)
+        message(FATAL_ERROR "not installed with the protobuf component: ${expected}")
+      endif()
+    endforeach()
+  endif()
 
 elseif(MODE STREQUAL "find-package")
   set(build "${WORK_DIR}/find-package")
@@ -132,6 +140,45 @@ int main() {
       "-DCMAKE_PREFIX_PATH=${prefix}")
   run("${CMAKE_COMMAND}" --build "${redis_only}/build")
   run("${redis_only}/build/redis_only")
+  # The protobuf component, where it was built: a consumer enables it and reads its own
+  # registry back as delimited messages.
+  if(EXISTS "${prefix}/lib/cmake/pytheus/pytheus-protobuf.cmake")
+    set(protobuf_only "${WORK_DIR}/find-package-protobuf")
+    file(REMOVE_RECURSE "${protobuf_only}")
+    file(WRITE "${protobuf_only}/CMakeLists.txt" [[
+cmake_minimum_required(VERSION 3.16)
+project(protobuf_only LANGUAGES CXX)
+find_package(pytheus 0.1 CONFIG REQUIRED COMPONENTS protobuf)
+add_executable(protobuf_only main.cpp)
+target_link_libraries(protobuf_only PRIVATE pytheus::pytheus pytheus::protobuf)
+]])
+    file(WRITE "${protobuf_only}/main.cpp" [[
+#include <pytheus/protobuf.hpp>
+#include <pytheus/pytheus.hpp>
+
+#include <iostream>
+
+int main() {
+  pytheus::protobuf::enable();
+  pytheus::Counter c("consumer_total", "Consumer.");
+  c.inc();
+  const std::string body = pytheus::protobuf::generate_metrics();
+  const bool negotiated =
+      pytheus::negotiate_format("application/vnd.google.protobuf;"
+                                "proto=io.prometheus.client.MetricFamily;encoding=delimited") ==
+      pytheus::Format::protobuf;
+  if (body.empty() || body.find("consumer_total") == std::string::npos || !negotiated) {
+    std::cerr << "protobuf exposition missing" << std::endl;
+    return 1;
+  }
+  std::cout << "COMPONENTS protobuf: " << body.size() << " bytes" << std::endl;
+}
+]])
+    run("${CMAKE_COMMAND}" -S "${protobuf_only}" -B "${protobuf_only}/build" ${common}
+        "-DCMAKE_PREFIX_PATH=${prefix}")
+    run("${CMAKE_COMMAND}" --build "${protobuf_only}/build")
+    run("${protobuf_only}/build/protobuf_only")
+  endif()
   message(STATUS "find_package: components behave")
 
 elseif(MODE STREQUAL "pkg-config")
@@ -158,6 +205,9 @@ elseif(MODE STREQUAL "add-subdirectory")
       "-DPYTHEUS_SOURCE_DIR=${SOURCE_DIR}" "-DUSE_FETCHCONTENT=${FETCHCONTENT}")
   run("${CMAKE_COMMAND}" --build "${build}")
   run("${build}/consumer")
+  if(EXISTS "${build}/protobuf_consumer")
+    run("${build}/protobuf_consumer")
+  endif()
 
 else()
   message(FATAL_ERROR "packaging.cmake: unknown MODE \"${MODE}\"")

@@ -51,7 +51,8 @@ struct PrometheusOptions {
   std::string scrape_interval = "1s";
   bool honor_labels = false;  // keep the targets' job/instance labels (a Pushgateway's)
   std::chrono::milliseconds ready_timeout{10000};  // per start attempt
-  std::vector<std::string> extra_args;             // e.g. "--enable-feature=exemplar-storage"
+  // More command-line flags ("--enable-feature=native-histograms", say).
+  std::vector<std::string> extra_args;
 };
 
 class PrometheusServer {

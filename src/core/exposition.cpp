@@ -16,6 +16,7 @@
 #include "pytheus/backends.hpp"
 #include "pytheus/descriptor.hpp"
 #include "pytheus/detail/format.hpp"
+#include "pytheus/detail/format_hook.hpp"
 #include "pytheus/detail/loaded.hpp"
 #include "pytheus/detail/sample_layout.hpp"
 #include "pytheus/detail/strings.hpp"
@@ -60,6 +61,29 @@ void append_escaped(std::string& out, std::string_view s, bool quote) {
   }
 }
 
+// Every name the families of one exposition put on the wire must be their own: a collector
+// that was not checked at registration (a custom one) fails the scrape here instead.
+class NameClaims {
+ public:
+  void claim(const std::string& family, MetricType type) {
+    if (!seen_.insert(family).second) {
+      throw CollectError("metric family \"" + family +
+                         "\" is yielded twice (by two collectors, or twice by one)");
+    }
+    for (std::string& sample : exposed_names(family, type)) {
+      auto [it, fresh] = exposed_.emplace(std::move(sample), family);
+      if (!fresh && it->second != family) {
+        throw CollectError("metric families " + quote_name(it->second) + " and " +
+                           quote_name(family) + " both expose " + quote_name(it->first));
+      }
+    }
+  }
+
+ private:
+  std::unordered_set<std::string> seen_;
+  std::unordered_map<std::string, std::string> exposed_;
+};
+
 // Writes families as text in either format into a string.
 class TextWriter final : public MetricWriter {
  public:
@@ -73,7 +97,7 @@ class TextWriter final : public MetricWriter {
     negative_buckets_ = false;
     family_ = prefixed(prefix_, name);
     raw_name_.assign(name);
-    claim(family_, type);
+    claims_.claim(family_, type);
     const bool om = format_ == Format::openmetrics;
     if (!om && type == MetricType::info) family_ += "_info";
     if (om && type == MetricType::counter && ends_with(family_, "_total")) {
@@ -163,22 +187,6 @@ class TextWriter final : public MetricWriter {
     return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
   }
 
-  // Every name the family puts on the wire must be its own in the exposition: a collector
-  // that was not checked at registration (a custom one) fails the scrape here instead.
-  void claim(const std::string& family, MetricType type) {
-    if (!seen_.insert(family).second) {
-      throw CollectError("metric family \"" + family +
-                         "\" is yielded twice (by two collectors, or twice by one)");
-    }
-    for (std::string& sample : exposed_names(family, type)) {
-      auto [it, fresh] = exposed_.emplace(std::move(sample), family);
-      if (!fresh && it->second != family) {
-        throw CollectError("metric families " + quote_name(it->second) + " and " +
-                           quote_name(family) + " both expose " + quote_name(it->first));
-      }
-    }
-  }
-
   void flush_count() {
     out_ += pending_count_;
     pending_count_.clear();
@@ -255,8 +263,35 @@ class TextWriter final : public MetricWriter {
   bool negative_buckets_ = false;
   bool exemplar_ok_ = false;
   std::string pending_count_;
-  std::unordered_set<std::string> seen_;
-  std::unordered_map<std::string, std::string> exposed_;
+  NameClaims claims_;
+};
+
+// Checks the family names streamed into a component's writer (the same checks TextWriter
+// makes) and forwards everything.
+class ClaimingWriter final : public MetricWriter {
+ public:
+  explicit ClaimingWriter(MetricWriter& out) : out_(out) {}
+
+  void family(std::string_view name, std::string_view help, MetricType type,
+              std::string_view unit) override {
+    name_.assign(name);
+    claims_.claim(name_, type);
+    out_.family(name, help, type, unit);
+  }
+  void sample(std::string_view suffix, const LabelView* labels, std::size_t count,
+              double value) override {
+    out_.sample(suffix, labels, count, value);
+  }
+  void exemplar(const Exemplar& e) override { out_.exemplar(e); }
+  void native_histogram(const LabelView* labels, std::size_t count,
+                        const NativeBuckets& buckets) override {
+    out_.native_histogram(labels, count, buckets);
+  }
+
+ private:
+  MetricWriter& out_;
+  std::string name_;
+  NameClaims claims_;
 };
 
 // Checks what a custom collector yields, so that a bad name fails the scrape with its name
@@ -319,6 +354,10 @@ class PrefixedWriter final : public MetricWriter {
     out_.sample(suffix, labels, count, value);
   }
   void exemplar(const Exemplar& e) override { out_.exemplar(e); }
+  void native_histogram(const LabelView* labels, std::size_t count,
+                        const NativeBuckets& buckets) override {
+    out_.native_histogram(labels, count, buckets);
+  }
 
  private:
   MetricWriter& out_;
@@ -329,8 +368,50 @@ class PrefixedWriter final : public MetricWriter {
   std::vector<LabelView> renamed_;
 };
 
+std::atomic<FormatWriterFactory> protobuf_factory{nullptr};
+
+// Makes the writer of a component's format, or says what is missing.
+std::unique_ptr<FormatWriter> make_component_writer(std::string& out) {
+  FormatWriterFactory factory = protobuf_factory.load(std::memory_order_acquire);
+  if (factory == nullptr) {
+    throw Error(
+        "the protobuf exposition format needs the pytheus::protobuf component: link it and "
+        "call pytheus::protobuf::enable() once at start-up");
+  }
+  return factory(out);
+}
+
+// Writes `registries` in a component's format (protobuf): names checked, prefixes applied.
+std::string generate_component(const std::vector<const Registry*>& registries) {
+  static std::atomic<std::size_t> size_hint{4096};
+  std::string out;
+  out.reserve(size_hint.load(std::memory_order_relaxed));
+  std::unique_ptr<FormatWriter> writer = make_component_writer(out);
+  ClaimingWriter claiming(*writer);
+  for (const Registry* registry : registries) {
+    PrefixedWriter prefixed(claiming, registry->prefix());
+    collect(*registry, prefixed);
+  }
+  writer->finish();
+  size_hint.store(out.size() + out.size() / 8, std::memory_order_relaxed);
+  return out;
+}
+
 }  // namespace
+
+void install_protobuf_writer(FormatWriterFactory factory) {
+  protobuf_factory.store(factory, std::memory_order_release);
+}
+
+FormatWriterFactory protobuf_writer() {
+  return protobuf_factory.load(std::memory_order_acquire);
+}
+
 }  // namespace detail
+
+bool format_available(Format format) {
+  return format != Format::protobuf || detail::protobuf_writer() != nullptr;
+}
 
 void collect(const Registry& registry, MetricWriter& writer) {
   const std::vector<std::shared_ptr<Collector>> collectors = registry.collectors();
@@ -396,6 +477,7 @@ std::vector<MetricFamily> collect(const Registry& registry) {
 }
 
 std::string generate_metrics(const Registry& registry, Format format) {
+  if (format == Format::protobuf) return detail::generate_component({&registry});
   static std::atomic<std::size_t> size_hint{4096};
   std::string out;
   out.reserve(size_hint.load(std::memory_order_relaxed));
@@ -418,6 +500,7 @@ std::string generate_metrics(Format format) {
 ///     std::string text = pytheus::generate_metrics({&app, &sidecar},
 ///     pytheus::Format::openmetrics);
 std::string generate_metrics(const std::vector<const Registry*>& registries, Format format) {
+  if (format == Format::protobuf) return detail::generate_component(registries);
   std::string out;
   detail::TextWriter writer(out, format, "");
   for (const Registry* registry : registries) {
@@ -478,10 +561,13 @@ int parse_qvalue(std::string_view v) {
 /// Picks the format a scraper asks for in its HTTP `Accept` header: of the media ranges we
 /// serve, the one with the highest quality, ties going to the one listed first. Served are
 /// `application/openmetrics-text` (version 1.0.0, 0.0.1 or none) as OpenMetrics, and
-/// `text/plain` (version 0.0.4 or none), `text/*` and `*/*` as the Prometheus text format;
-/// other types (protobuf, say) are skipped and q=0 means not acceptable. With nothing
-/// served acceptable, the Prometheus text format. Independent of the C locale.
+/// `text/plain` (version 0.0.4 or none), `text/*` and `*/*` as the Prometheus text format,
+/// and `application/vnd.google.protobuf` with proto=io.prometheus.client.MetricFamily and
+/// encoding=delimited as protobuf when its component is enabled; other types (and protobuf
+/// without its component) are skipped and q=0 means not acceptable. With nothing served
+/// acceptable, the Prometheus text format. Independent of the C locale.
 Format negotiate_format(std::string_view accept) {
+  const bool protobuf = detail::protobuf_writer() != nullptr;
   int best_q = 0;
   Format best = Format::prometheus;
   while (!accept.empty()) {
@@ -490,6 +576,7 @@ Format negotiate_format(std::string_view accept) {
     int q = 1000;
     std::string_view version;
     bool has_version = false;
+    std::string_view proto, encoding;
     while (!range.empty()) {
       std::string_view param = detail::next_token(range, ';');
       std::size_t eq = param.find('=');
@@ -501,6 +588,10 @@ Format negotiate_format(std::string_view accept) {
       } else if (detail::iequals(key, "version")) {
         version = value;
         has_version = true;
+      } else if (detail::iequals(key, "proto")) {
+        proto = value;
+      } else if (detail::iequals(key, "encoding")) {
+        encoding = value;
       }
     }
     if (q <= 0) continue;
@@ -511,6 +602,11 @@ Format negotiate_format(std::string_view accept) {
       if (!has_version || version == "0.0.4") served = Format::prometheus;
     } else if (detail::iequals(type, "text/*") || type == "*/*") {
       served = Format::prometheus;
+    } else if (protobuf && detail::iequals(type, "application/vnd.google.protobuf")) {
+      // As client_golang: only the delimited encoding of MetricFamily messages.
+      if (proto == "io.prometheus.client.MetricFamily" && encoding == "delimited") {
+        served = Format::protobuf;
+      }
     }
     if (served && q > best_q) {
       best_q = q;

@@ -31,7 +31,15 @@ namespace {
 constexpr const char* kTextPlain = "text/plain; charset=utf-8";
 
 std::string_view format_name(Format format) {
-  return format == Format::openmetrics ? "openmetrics" : "prometheus";
+  switch (format) {
+    case Format::openmetrics:
+      return "openmetrics";
+    case Format::protobuf:
+      return "protobuf";
+    case Format::prometheus:
+      break;
+  }
+  return "prometheus";
 }
 
 // The first line of an error message, at most 200 bytes, cut on a UTF-8 boundary.
