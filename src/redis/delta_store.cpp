@@ -18,8 +18,10 @@ Slot::Slot(std::shared_ptr<const Keys> k, std::size_t n)
   for (std::size_t i = 0; i < ncounts; ++i) counts[i].store(0, std::memory_order_relaxed);
 }
 
-Slot* DeltaStore::new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts) {
+Slot* DeltaStore::new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts,
+                           const NativeHistogramOptions* native) {
   auto* s = new Slot(std::move(keys), ncounts);
+  if (native != nullptr) s->native = std::make_unique<NativeSlot>(*native);
   std::lock_guard<std::mutex> lock(mu_);
   s->next = slots_;
   if (slots_) slots_->prev = s;
@@ -68,7 +70,14 @@ bool DeltaStore::set(Slot& s, double v) {
   return mark_dirty(s);
 }
 
-bool DeltaStore::observe(Slot& s, double v, std::size_t bucket) {
+bool DeltaStore::observe(Slot& s, double v, std::size_t bucket, const NativeDelta* native) {
+  if (native != nullptr && s.native) {
+    std::lock_guard<std::mutex> lock(s.set_mu);
+    s.counts[std::min(bucket, s.ncounts - 1)].fetch_add(1, std::memory_order_seq_cst);
+    atomic_add(s.value, v);
+    s.native->add_pending(*native);
+    return mark_dirty(s);
+  }
   s.counts[std::min(bucket, s.ncounts - 1)].fetch_add(1, std::memory_order_seq_cst);
   atomic_add(s.value, v);
   std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -93,6 +102,7 @@ void DeltaStore::clear(Slot& s) {
   s.has_set = false;
   s.value.store(0, std::memory_order_seq_cst);
   for (std::size_t i = 0; i < s.ncounts; ++i) s.counts[i].store(0);
+  if (s.native) s.native->pending.clear();
 }
 
 void DeltaStore::take_dirty(std::vector<Entry>& batch) {
@@ -110,14 +120,25 @@ void DeltaStore::take_dirty(std::vector<Entry>& batch) {
       e.set_time_ms = s->set_time_ms;
       s->has_set = false;
       e.value = s->value.exchange(0, std::memory_order_seq_cst);
-    }
-    bool any = e.has_set || e.value != 0;
-    if (s->ncounts) {
-      e.counts.resize(s->ncounts);
-      for (std::size_t i = 0; i < s->ncounts; ++i) {
-        e.counts[i] = s->counts[i].exchange(0, std::memory_order_seq_cst);
-        any = any || e.counts[i] != 0;
+      if (s->native) {
+        // Counts and native buckets of the same observations (see Slot::native).
+        e.native = s->native->pending;
+        s->native->pending.clear();
+        e.counts.resize(s->ncounts);
+        for (std::size_t i = 0; i < s->ncounts; ++i) {
+          e.counts[i] = s->counts[i].exchange(0, std::memory_order_seq_cst);
+        }
       }
+    }
+    bool any = e.has_set || e.value != 0 || !e.native.empty();
+    if (s->ncounts) {
+      if (!s->native) {
+        e.counts.resize(s->ncounts);
+        for (std::size_t i = 0; i < s->ncounts; ++i) {
+          e.counts[i] = s->counts[i].exchange(0, std::memory_order_seq_cst);
+        }
+      }
+      for (std::size_t i = 0; i < s->ncounts; ++i) any = any || e.counts[i] != 0;
     }
     if (any) batch.push_back(std::move(e));
     s = next;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "key_layout.hpp"
+#include "native.hpp"
 
 namespace pytheus::detail::redis {
 
@@ -30,6 +31,10 @@ struct Slot {
   double set_value = 0;
   double set_time_ms = 0;  // wall clock of the set, for mostrecent modes (Keys::stamped)
 
+  // A histogram with native buckets: this process's native state and pending deltas, under
+  // set_mu, which then also covers the whole of each observation and of each take, so that a
+  // flush carries counts and native buckets of the same observations.
+  std::unique_ptr<NativeSlot> native;
   std::atomic<bool> dirty{false};
   Slot* next_dirty = nullptr;
   bool retired = false;  // under the store's mutex
@@ -47,20 +52,24 @@ struct Entry {
   double set_time_ms = 0;
   double value = 0;
   std::vector<std::uint64_t> counts;
+  std::vector<NativeDelta> native;
 };
 
 // DeltaStore holds the slots of one configuration and the lock-free stack of dirty ones.
 class DeltaStore {
  public:
   // A slot for a series with `ncounts` counters (histogram buckets, or 1 for a summary).
-  Slot* new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts);
+  // `native`: the options of a histogram with native buckets.
+  Slot* new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts,
+                 const NativeHistogramOptions* native = nullptr);
   // Its backend object is gone: the slot is freed once its last deltas are taken.
   void retire(Slot* s);
 
   // Each returns true when the slot became dirty (the caller makes sure a flusher runs).
   bool add(Slot& s, double v);
   bool set(Slot& s, double v);
-  bool observe(Slot& s, double v, std::size_t bucket);
+  // `native`: the observation's native bucket, for a histogram with native buckets.
+  bool observe(Slot& s, double v, std::size_t bucket, const NativeDelta* native = nullptr);
   // Adds a snapshot's observations (a histogram carried over from an in-process backend).
   bool merge(Slot& s, const std::vector<double>& cumulative_buckets, double count, double sum);
   // Drops the slot's deltas (its series was removed).

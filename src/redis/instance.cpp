@@ -38,12 +38,34 @@ void Instance::change(Slot& s, bool set, double v) {
 }
 
 void Instance::observe(Slot& s, double v, std::size_t bucket) {
+  if (s.native) {
+    NativeDelta d;
+    {
+      std::lock_guard<std::mutex> lock(s.set_mu);
+      d = s.native->bucket_of(v);
+    }
+    if (!deferred(s) && settled(write_through_.send_observe(*s.keys, bucket, v, &d))) return;
+    dirtied(store_.observe(s, v, s.keys->buckets ? bucket : 0, &d));
+    return;
+  }
   if (!deferred(s) && settled(write_through_.send_observe(*s.keys, bucket, v))) return;
   dirtied(store_.observe(s, v, s.keys->buckets ? bucket : 0));
 }
 
 // Carried from an in-process backend: delivered with the next flush.
 void Instance::merge(Slot& s, const HistogramSnapshot& other) {
+  if (s.native && other.native) {
+    std::lock_guard<std::mutex> lock(s.set_mu);
+    s.native->state.merge(*other.native);
+    const NativeBuckets& b = *other.native;
+    NativeDelta z;
+    z.zero_threshold = b.zero_threshold;
+    if (b.zero_count) s.native->add_pending(z, b.zero_count);
+    for (const auto& [index, n] : b.positive)
+      s.native->add_pending({'p', b.schema, index, 0, 1}, n);
+    for (const auto& [index, n] : b.negative)
+      s.native->add_pending({'n', b.schema, index, 0, 1}, n);
+  }
   dirtied(store_.merge(s, other.buckets, other.count, other.sum));
 }
 

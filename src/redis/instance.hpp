@@ -31,8 +31,9 @@ class Instance {
   void merge(Slot& s, const HistogramSnapshot& other);
   void erase(Slot& s);
 
-  Slot* new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts) {
-    return store_.new_slot(std::move(keys), ncounts);
+  Slot* new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts,
+                 const NativeHistogramOptions* native = nullptr) {
+    return store_.new_slot(std::move(keys), ncounts, native);
   }
   void retire(Slot* s) { store_.retire(s); }
 

@@ -108,7 +108,14 @@ Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& 
       metric_keys(prefix, stored_name(series.registry_prefix, series.name), type, bounds), series);
   k.histogram = true;
   k.buckets = bounds.size();
+  if (series.native) {
+    k.native_key = native_key(prefix, stored_name(series.registry_prefix, series.name));
+  }
   return k;
+}
+
+std::string native_key(const std::optional<std::string>& prefix, std::string_view name) {
+  return metric_key(prefix, name) + ":native";
 }
 
 std::string process_id(long pid, std::string_view host) {

@@ -28,6 +28,8 @@ struct Keys {
   // wall-clock time in ms of each field's last set().
   bool per_process = false;
   bool stamped = false;
+  // A histogram with native buckets: its NAME:native hash (see native.hpp), else empty.
+  std::string native_key;
 };
 
 // The per-process key families of gauge NAME: values, and set() times (mostrecent modes).
@@ -88,6 +90,8 @@ std::string bucket_text(double bound);
 Keys value_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
                 std::optional<std::string_view> bucket);
 
+// The NAME:native hash of a histogram with native buckets.
+std::string native_key(const std::optional<std::string>& prefix, std::string_view name);
 // The keys of a histogram series, or of a summary series when `bounds` is empty.
 Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
                     const std::vector<double>& bounds);

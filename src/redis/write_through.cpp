@@ -49,7 +49,8 @@ Sent WriteThrough::send_value(const Keys& k, bool set, double v) {
   return finish_round_trip(*c, 2, 0);
 }
 
-Sent WriteThrough::send_observe(const Keys& k, std::size_t bucket, double v) {
+Sent WriteThrough::send_observe(const Keys& k, std::size_t bucket, double v,
+                                const NativeDelta* native) {
   Connection* c = thread_conn();
   if (c == nullptr) return Sent::not_sent;
   append_multi(*c);
@@ -65,6 +66,11 @@ Sent WriteThrough::send_observe(const Keys& k, std::size_t bucket, double v) {
   for (const std::string& key : k.keys) {
     append_expire(*c, key, ttl_);
     ++cmds;
+  }
+  if (native != nullptr && !k.native_key.empty()) {
+    append_incr(*c, k.native_key, native_field(*native, k.field), one);
+    append_expire(*c, k.native_key, ttl_);
+    cmds += 2;
   }
   append_exec(*c);
   return finish_round_trip(*c, cmds + 2, cmds + 1);

@@ -8,6 +8,7 @@
 #include "config.hpp"
 #include "health.hpp"
 #include "key_layout.hpp"
+#include "native.hpp"
 #include "sentinel.hpp"
 
 namespace pytheus::detail::redis {
@@ -26,7 +27,9 @@ class WriteThrough {
   // INCRBYFLOAT/HINCRBYFLOAT (SET/HSET with `set`) and EXPIRE.
   Sent send_value(const Keys& k, bool set, double v);
   // One observation as a MULTI/EXEC: the buckets from `bucket` up, count, sum, EXPIREs.
-  Sent send_observe(const Keys& k, std::size_t bucket, double v);
+  // `native`: the observation's native bucket, for a histogram with native buckets.
+  Sent send_observe(const Keys& k, std::size_t bucket, double v,
+                    const NativeDelta* native = nullptr);
 
  private:
   Connection* thread_conn();
