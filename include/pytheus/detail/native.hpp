@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -27,8 +28,20 @@ const double* fraction_bounds(std::int32_t schema);
 
 // The index of the bucket that holds `abs_value` (finite, > 0) at `schema`.
 inline std::int32_t bucket_index(double abs_value, std::int32_t schema) {
+  // abs_value = frac * 2^exp, frac in [0.5, 1): frexp, read off the bits for normal numbers
+  // (the library call costs as much as the rest of an observation).
   int exp = 0;
-  const double frac = std::frexp(abs_value, &exp);  // abs_value = frac * 2^exp, frac in [0.5,1)
+  double frac = 0;
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &abs_value, sizeof bits);
+  const auto biased = static_cast<int>((bits >> 52) & 0x7ff);
+  if (biased != 0 && biased != 0x7ff) {
+    exp = biased - 1022;
+    bits = (bits & ~(std::uint64_t{0x7ff} << 52)) | (std::uint64_t{1022} << 52);
+    std::memcpy(&frac, &bits, sizeof frac);
+  } else {
+    frac = std::frexp(abs_value, &exp);
+  }
   if (schema > 0) {
     // The first bound >= frac: a value on a boundary belongs to the bucket below it.
     const double* bounds = fraction_bounds(schema);
