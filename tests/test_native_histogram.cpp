@@ -283,6 +283,28 @@ TEST_F(NativeHistogramTest, FarApartValuesStayBounded) {
   EXPECT_EQ(native::total_count(*s.native), 2u);
 }
 
+TEST(NativeState, RepeatedHalvingKeepsTheWindowsBounded) {
+  // 2000 latencies spread over 12 powers of two: about 100 buckets at schema 3, so a limit
+  // of 60 halves once; each halving rebuilds the windows.
+  NativeHistogramOptions o;
+  o.max_buckets = 60;
+  native::NativeState s(o);
+  for (int i = 0; i < 2000; ++i) {
+    s.observe(0.001 * std::pow(1.0043, static_cast<double>((i * 7) % 2000)));
+    ASSERT_LE(s.window_size(), 2u * 8 * o.max_buckets) << "observation " << i;
+  }
+  EXPECT_EQ(s.schema(), 2);
+  EXPECT_LE(s.populated(), 60u);
+  NativeBuckets b;
+  s.snapshot(b);
+  EXPECT_EQ(native::total_count(b), 2000u);
+  // Merging (a backend change carrying values over) stays bounded too.
+  s.merge(b);
+  EXPECT_LE(s.window_size(), 2u * 8 * o.max_buckets);
+  s.snapshot(b);
+  EXPECT_EQ(native::total_count(b), 4000u);
+}
+
 TEST_F(NativeHistogramTest, EveryInMemoryBackend) {
   NativeHistogramOptions o = with_factor(1.2);
   o.max_buckets = 4;

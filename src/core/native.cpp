@@ -157,7 +157,10 @@ NativeState::NativeState(const NativeHistogramOptions& options)
 
 bool NativeState::Window::grow_and_add(std::int32_t index, std::uint64_t n,
                                        std::uint32_t& populated, bool force) {
-  if (counts.empty()) {
+  if (!counts.empty() && index >= offset &&
+      static_cast<std::size_t>(index - offset) < counts.size()) {
+    // Within the window already (load() and merges come here for every bucket).
+  } else if (counts.empty()) {
     // Room around the first bucket for the neighbours that usually follow.
     const std::size_t size = std::max<std::size_t>(1, std::min<std::size_t>(limit, 16));
     counts.assign(size, 0);

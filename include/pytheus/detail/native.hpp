@@ -145,6 +145,8 @@ class NativeState {
   std::int32_t schema() const { return schema_; }
   double zero_threshold() const { return zero_threshold_; }
   std::uint32_t populated() const { return populated_; }
+  // Counts held in the windows of both signs (memory: 8 bytes each).
+  std::size_t window_size() const { return positive_.counts.size() + negative_.counts.size(); }
 
  private:
   struct Window {
