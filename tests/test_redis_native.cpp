@@ -52,10 +52,11 @@ NativeHistogramOptions small_limit() {
   return o;
 }
 
-// Worker w's observations: multiples of 1/8 (exact sums). Worker 0 spreads over 12 octaves
-// and must reduce its resolution; the others stay within a few octaves at schema 3.
+// Worker w's observations: multiples of 2^-6 (exact sums). Worker 0 spreads 96 values over
+// 12 octaves and must reduce its resolution itself (its own state, before any merge); the
+// others stay within a few octaves at schema 3.
 double value_of(int w, int i) {
-  if (w == 0) return std::ldexp(1.0 + (i % 8) / 8.0, (i % 12) - 3);
+  if (w == 0) return std::ldexp(1.0 + ((i / 12) % 8) / 8.0, (i % 12) - 3);  // 96 values
   const double v = 1 + (i % 16) / 8.0;
   return (w == 3 && i % 5 == 0) ? -v : (i % 97 == 0 ? 0 : v);
 }
