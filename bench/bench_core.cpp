@@ -126,6 +126,30 @@ void BM_HistogramObserveExemplar_Default(benchmark::State& state) {
 }
 BENCHMARK(BM_HistogramObserveExemplar_Default);
 
+// Native buckets (schema 3, default options), same values as the classic ones above.
+void BM_HistogramObserve_Native(benchmark::State& state) {
+  pytheus::load_backend("SingleProcessBackend");
+  static pytheus::Histogram h("bench_native_seconds", "x", {}, {}, nullptr, {},
+                              pytheus::NativeHistogramOptions{});
+  double v = 0;
+  for (auto _ : state) {
+    h.observe(v);
+    v = v > 12 ? 0 : v + 0.37;
+  }
+}
+BENCHMARK(BM_HistogramObserve_Native);
+
+void BM_HistogramObserve_NativeAtomic(benchmark::State& state) {
+  static pytheus::BasicHistogram<pytheus::AtomicBackend> h(
+      "bench_native_atomic_seconds", "x", {}, {}, nullptr, {}, pytheus::NativeHistogramOptions{});
+  double v = 0;
+  for (auto _ : state) {
+    h.observe(v);
+    v = v > 12 ? 0 : v + 0.37;
+  }
+}
+BENCHMARK(BM_HistogramObserve_NativeAtomic);
+
 void BM_LabelsInc_Existing(benchmark::State& state) {
   static pytheus::Counter c("bench_requests_total", "x", {"method", "code"}, {}, nullptr);
   c.labels({{"method", "GET"}, {"code", "200"}}).inc();

@@ -16,6 +16,7 @@ void check_hot_paths() {
   BasicGauge<B> in_flight("in_flight", "x", {}, {}, nullptr);
   BasicHistogram<B> latency("latency_seconds", "x", {"route"}, {{"route", "/"}}, nullptr);
   BasicSummary<B> sizes("sizes_bytes", "x", {}, {}, nullptr);
+  BasicHistogram<B> native("native_seconds", "x", {}, {}, nullptr, {}, NativeHistogramOptions{});
   // Warm up: create the children and bind every value once.
   requests.labels({{"method", "GET"}, {"code", "200"}}).inc();
   auto get = requests.labels({{"method", "GET"}});
@@ -25,6 +26,7 @@ void check_hot_paths() {
   latency.observe(0.1);
   latency.labels({{"route", "/api"}}).observe(0.1);
   sizes.observe(1);
+  for (int i = 0; i < 10000; ++i) native.observe(i * 0.001 - 1);  // every native bucket used
 
   const long n = allocations_in([&] {
     for (int i = 0; i < 10000; ++i) {
@@ -38,6 +40,7 @@ void check_hot_paths() {
       latency.observe(i * 0.001);
       latency.labels({{"route", "/api"}}).observe(0.2);
       sizes.observe(i);
+      native.observe(i * 0.001 - 1);
       auto copy = requests;  // copying a handle is free too
       copy.labels({{"method", "GET"}, {"code", "200"}}).inc();
     }

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -80,6 +81,33 @@ constexpr bool is_per_process_series(GaugeMode mode) {
   return mode == GaugeMode::all || mode == GaugeMode::liveall;
 }
 
+/// NativeHistogramOptions turn on a histogram's native (sparse exponential) buckets, as
+/// Prometheus 2.40+ reads them over protobuf; see docs/histograms.md. The defaults follow
+/// client_golang where it has one.
+struct NativeHistogramOptions {
+  /// Resolution, -4..8: bucket boundaries are the powers of 2^(2^-schema) (schema 3: each
+  /// bucket about 9% wider than the one below, quantiles within about 4.3%).
+  std::int32_t schema = 3;
+  /// When > 1, picks the schema instead: the largest whose bucket growth factor is at most
+  /// this (client_golang's NativeHistogramBucketFactor; 1.1 gives schema 3).
+  double bucket_factor = 0;
+  /// Observations whose absolute value is at most this go to the zero bucket. The default is
+  /// 2^-128, a bucket boundary at every schema.
+  double zero_threshold = 2.938735877055719e-39;
+  /// The most populated buckets (positive and negative together) a series keeps; beyond it,
+  /// the series resets (min_reset_seconds), widens its zero bucket (max_zero_threshold) or
+  /// halves its resolution, in that order of preference, as client_golang does. At least 1.
+  std::uint32_t max_buckets = 160;
+  /// The zero bucket may be widened up to this to stay within max_buckets; 0: never.
+  double max_zero_threshold = 0;
+  /// A series over max_buckets resets (every count, the classic ones too) when its last
+  /// reset is at least this many seconds ago; 0: never.
+  double min_reset_seconds = 0;
+  /// Keep the classic buckets (MetricOptions::buckets, default default_buckets()) alongside.
+  /// Without them the text formats show only `_bucket{le="+Inf"}`, `_count` and `_sum`.
+  bool classic_buckets = false;
+};
+
 /// BackendConfig is the configuration of a backend class: a JSON object, the analogue of
 /// pytheus's `dict[str, Any]`.
 using BackendConfig = nlohmann::json;
@@ -100,6 +128,9 @@ struct MetricInfo {
   /// When this process created the series (Unix seconds; 0: unknown). A shared store that
   /// keeps the earliest creation across processes (its `_created`) records it.
   double created = 0;
+  /// For a histogram with native buckets, their options (schema already resolved from any
+  /// bucket_factor): its HistogramBackend computes each observation's native bucket.
+  std::optional<NativeHistogramOptions> native;
 };
 
 /// Backend is the interface of one stored value as the library sees it. Protocol types that
@@ -185,6 +216,8 @@ struct MetricRequest {
   std::vector<double> local_created;
   /// The prefix of the metric's registry, as in MetricInfo::registry_prefix.
   std::string registry_prefix;
+  /// For a histogram with native buckets, their options, as in MetricInfo::native.
+  std::optional<NativeHistogramOptions> native;
 };
 
 /// SeriesRow is one series as a bulk read returns it.

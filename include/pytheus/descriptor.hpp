@@ -30,6 +30,8 @@ struct MetricDescriptor {
   std::vector<double> bounds;
   /// The bounds as written in `le` labels ("0.005", "1", "+Inf").
   std::vector<std::string> le_values;
+  /// Histograms with native buckets: their options, the schema resolved from any factor.
+  std::optional<NativeHistogramOptions> native;
   /// The most label sets the metric takes (0: no limit), and what happens beyond it.
   std::size_t max_series = 0;
   Overflow overflow = Overflow::refuse;

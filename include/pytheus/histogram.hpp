@@ -38,6 +38,16 @@ class BasicHistogram : public detail::MetricHandle<BasicHistogram<B>, detail::Hi
                  RegistryRef registry = {}, const Buckets& buckets = {})
       : Base(MetricType::histogram, name, description, required_labels, default_labels, registry,
              &buckets) {}
+  /// A histogram with native buckets (see NativeHistogramOptions and docs/histograms.md):
+  ///     pytheus::Histogram h("rpc_seconds", "RPC latency.", {}, {}, {}, {},
+  ///                          pytheus::NativeHistogramOptions{});
+  BasicHistogram(std::string_view name, std::string_view description, LabelNames required_labels,
+                 LabelDefaults default_labels, RegistryRef registry, const Buckets& buckets,
+                 const NativeHistogramOptions& native)
+      : Base(MetricType::histogram,
+             with_native(detail::make_options(name, description, required_labels, default_labels,
+                                              registry, &buckets),
+                         native)) {}
   explicit BasicHistogram(MetricOptions options)
       : Base(MetricType::histogram, std::move(options)) {}
 
@@ -109,6 +119,10 @@ class BasicHistogram : public detail::MetricHandle<BasicHistogram<B>, detail::Hi
     e.value = value;
     e.timestamp = timestamp ? *timestamp : detail::unix_time_now();
     series.get().observe_with_exemplar(value, bucket, e);
+  }
+  static MetricOptions with_native(MetricOptions o, const NativeHistogramOptions& native) {
+    o.native = native;
+    return o;
   }
   void record_duration(double seconds) const { observe(seconds); }
 };

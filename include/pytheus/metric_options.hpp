@@ -53,6 +53,9 @@ struct MetricOptions {
   std::string unit;
   /// Histogram bucket upper bounds (default: default_buckets()). Ignored elsewhere.
   Buckets buckets;
+  /// Histograms: native (sparse exponential) buckets. Without `classic_buckets`, the
+  /// histogram has no classic buckets but +Inf, and `buckets` must be left out.
+  std::optional<NativeHistogramOptions> native;
   /// Cardinality protection: the most label sets the metric takes (0: no limit). Beyond
   /// it, new label sets are refused or folded into one overflow series (`overflow`), and
   /// counted in `pytheus_series_overflow_total{metric="<name>"}` in the default registry.

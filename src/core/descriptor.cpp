@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pytheus/detail/format.hpp"
+#include "pytheus/detail/native.hpp"
 #include "pytheus/detail/strings.hpp"
 #include "pytheus/errors.hpp"
 #include "pytheus/labels.hpp"
@@ -125,6 +126,41 @@ const BackendConfig& empty_config() {
   return *c;
 }
 
+namespace {
+
+// Checks native options and resolves the schema from a bucket factor.
+NativeHistogramOptions validate_native(const std::string& name, NativeHistogramOptions n) {
+  const std::string of = " of histogram " + quote_name(name);
+  if (n.bucket_factor != 0) {
+    if (!(n.bucket_factor > 1) || !std::isfinite(n.bucket_factor)) {
+      throw BucketError("native bucket_factor " + format_double(n.bucket_factor) + of +
+                        " must be a finite number above 1 (or 0 to use schema)");
+    }
+    n.schema = native::schema_for_factor(n.bucket_factor);
+  } else if (n.schema < native::kMinSchema || n.schema > native::kMaxSchema) {
+    throw BucketError("native schema " + std::to_string(n.schema) + of +
+                      " is out of range; it must be from -4 to 8");
+  }
+  if (!(n.zero_threshold >= 0) || !std::isfinite(n.zero_threshold)) {
+    throw BucketError("native zero_threshold " + format_double(n.zero_threshold) + of +
+                      " must be a finite number >= 0");
+  }
+  if (n.max_buckets == 0) {
+    throw BucketError("native max_buckets" + of + " is 0; it must be at least 1");
+  }
+  if (!(n.max_zero_threshold >= 0) || !std::isfinite(n.max_zero_threshold)) {
+    throw BucketError("native max_zero_threshold " + format_double(n.max_zero_threshold) + of +
+                      " must be a finite number >= 0");
+  }
+  if (!(n.min_reset_seconds >= 0) || !std::isfinite(n.min_reset_seconds)) {
+    throw BucketError("native min_reset_seconds " + format_double(n.min_reset_seconds) + of +
+                      " must be a finite number >= 0");
+  }
+  return n;
+}
+
+}  // namespace
+
 MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
   MetricDescriptor d;
   validate_metric_name(o.name);
@@ -233,6 +269,22 @@ MetricDescriptor make_descriptor(MetricType type, MetricOptions& o) {
     }
     d.defaults[i] = value;
   }
+  if (o.native && type != MetricType::histogram) {
+    throw InvalidValueError("metric " + quote_name(o.name) + " is a " +
+                            std::string(to_string(type)) +
+                            "; native buckets apply to histograms only");
+  }
+  if (type == MetricType::histogram && o.native) {
+    d.native = validate_native(o.name, *o.native);
+    if (!o.native->classic_buckets) {
+      if (o.buckets.bounds()) {
+        throw BucketError("histogram " + quote_name(o.name) +
+                          " has native buckets only, so it takes no classic buckets; set "
+                          "native->classic_buckets to keep them alongside");
+      }
+      o.buckets = Buckets(std::vector<double>{std::numeric_limits<double>::infinity()});
+    }
+  }
   if (type == MetricType::histogram) {
     std::vector<double> b = o.buckets.bounds().value_or(default_buckets());
     if (b.empty()) {
@@ -265,6 +317,7 @@ MetricInfo make_info(const MetricDescriptor& d, const std::vector<std::string>& 
   info.type = stored_type(d.type);
   info.gauge_mode = d.gauge_mode;
   info.registry_prefix = d.registry_prefix;
+  info.native = d.native;
   info.labels.reserve(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     info.labels.emplace_back(d.label_names[i], values[i]);

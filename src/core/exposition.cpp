@@ -430,7 +430,8 @@ void collect(const Registry& registry, MetricWriter& writer) {
       std::vector<double> created;
       std::vector<std::vector<std::string>> local = mc->label_sets(created);
       requests.push_back({d.name, detail::stored_type(d.type), d.label_names, d.bounds,
-                          d.gauge_mode, std::move(local), std::move(created), d.registry_prefix});
+                          d.gauge_mode, std::move(local), std::move(created), d.registry_prefix,
+                          d.native});
     }
     if (!requests.empty()) {
       try {

@@ -52,6 +52,7 @@ const std::string& own_process_id() {
 void write_series_samples(MetricWriter& w, const MetricDescriptor& d, LabelView* labels,
                           std::size_t n, const HistogramSnapshot& s, double created) {
   if (d.type == MetricType::histogram) {
+    if (s.native) w.native_histogram(labels, n, *s.native);
     labels[n].name = "le";
     for (std::size_t i = 0; i < d.le_values.size() && i < s.buckets.size(); ++i) {
       labels[n].value = d.le_values[i];

@@ -27,7 +27,7 @@ struct Series {
       : inst(i),
         info(std::move(m)),
         keys(std::make_shared<Keys>(std::move(k))),  // not const: a forked child rekeys it
-        slot(inst.new_slot(keys, ncounts, info.created)) {}
+        slot(inst.new_slot(keys, ncounts, info.created, info.native ? &*info.native : nullptr)) {}
   ~Series() { inst.retire(slot); }
 
   Instance& inst;
@@ -102,10 +102,11 @@ void MultiProcessRedisBackend::Histogram::observe_with_exemplar(double value, st
 }
 
 HistogramSnapshot MultiProcessRedisBackend::Histogram::snapshot() {
-  const std::vector<double> v =
-      detail::redis::read_series(series_->inst, *series_->keys, series_->info);
-  const std::size_t buckets = series_->keys->buckets;
   HistogramSnapshot s;
+  if (series_->info.native) s.native.emplace();
+  const std::vector<double> v = detail::redis::read_series(
+      series_->inst, *series_->keys, series_->info, s.native ? &*s.native : nullptr);
+  const std::size_t buckets = series_->keys->buckets;
   s.buckets.assign(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(buckets));
   s.count = v[buckets];
   s.sum = v[buckets + 1];

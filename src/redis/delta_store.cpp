@@ -46,8 +46,10 @@ void keep_exemplar(Slot& s, std::size_t i, const ExemplarData* e) {
 
 }  // namespace
 
-Slot* DeltaStore::new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts, double created) {
+Slot* DeltaStore::new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts, double created,
+                           const NativeHistogramOptions* native) {
   auto* s = new Slot(std::move(keys), ncounts, created);
+  if (native != nullptr) s->native = std::make_unique<NativeSlot>(*native);
   std::lock_guard<std::mutex> lock(mu_);
   s->next = slots_;
   if (slots_) slots_->prev = s;
@@ -97,8 +99,16 @@ bool DeltaStore::set(Slot& s, double v) {
   return mark_dirty(s);
 }
 
-bool DeltaStore::observe(Slot& s, double v, std::size_t bucket, const ExemplarData* e) {
+bool DeltaStore::observe(Slot& s, double v, std::size_t bucket, const ExemplarData* e,
+                         const NativeDelta* native) {
   keep_exemplar(s, bucket, e);
+  if (native != nullptr && s.native) {
+    std::lock_guard<std::mutex> lock(s.set_mu);
+    s.counts[std::min(bucket, s.ncounts - 1)].fetch_add(1, std::memory_order_seq_cst);
+    atomic_add(s.value, v);
+    s.native->add_pending(*native);
+    return mark_dirty(s);
+  }
   s.counts[std::min(bucket, s.ncounts - 1)].fetch_add(1, std::memory_order_seq_cst);
   atomic_add(s.value, v);
   std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -126,6 +136,7 @@ void DeltaStore::clear(Slot& s) {
   s.created_sent.store(false, std::memory_order_relaxed);
   for (std::size_t i = 0; i < s.keys->exemplar_fields.size(); ++i) s.fresh[i].store(false);
   s.exemplars.clear();
+  if (s.native) s.native->pending.clear();
 }
 
 void DeltaStore::take_dirty(std::vector<Entry>& batch) {
@@ -143,14 +154,25 @@ void DeltaStore::take_dirty(std::vector<Entry>& batch) {
       e.set_time_ms = s->set_time_ms;
       s->has_set = false;
       e.value = s->value.exchange(0, std::memory_order_seq_cst);
-    }
-    bool any = e.has_set || e.value != 0;
-    if (s->ncounts) {
-      e.counts.resize(s->ncounts);
-      for (std::size_t i = 0; i < s->ncounts; ++i) {
-        e.counts[i] = s->counts[i].exchange(0, std::memory_order_seq_cst);
-        any = any || e.counts[i] != 0;
+      if (s->native) {
+        // Counts and native buckets of the same observations (see Slot::native).
+        e.native = s->native->pending;
+        s->native->pending.clear();
+        e.counts.resize(s->ncounts);
+        for (std::size_t i = 0; i < s->ncounts; ++i) {
+          e.counts[i] = s->counts[i].exchange(0, std::memory_order_seq_cst);
+        }
       }
+    }
+    bool any = e.has_set || e.value != 0 || !e.native.empty();
+    if (s->ncounts) {
+      if (!s->native) {
+        e.counts.resize(s->ncounts);
+        for (std::size_t i = 0; i < s->ncounts; ++i) {
+          e.counts[i] = s->counts[i].exchange(0, std::memory_order_seq_cst);
+        }
+      }
+      for (std::size_t i = 0; i < s->ncounts; ++i) any = any || e.counts[i] != 0;
     }
     for (std::size_t i = 0; i < s->keys->exemplar_fields.size(); ++i) {
       if (!s->fresh[i].exchange(false, std::memory_order_seq_cst)) continue;

@@ -13,6 +13,7 @@
 
 #include "key_layout.hpp"
 #include "pytheus/exemplar.hpp"
+#include "native.hpp"
 
 namespace pytheus::detail::redis {
 
@@ -44,6 +45,10 @@ struct Slot {
   ExemplarCells exemplars;
   std::unique_ptr<std::atomic<bool>[]> fresh;
 
+  // A histogram with native buckets: this process's native state and pending deltas, under
+  // set_mu, which then also covers the whole of each observation and of each take, so that a
+  // flush carries counts and native buckets of the same observations.
+  std::unique_ptr<NativeSlot> native;
   std::atomic<bool> dirty{false};
   Slot* next_dirty = nullptr;
   bool retired = false;  // under the store's mutex
@@ -64,21 +69,26 @@ struct Entry {
   std::vector<std::uint64_t> counts;
   // Exemplars to deliver: the index into Keys::exemplar_fields and the exemplar.
   std::vector<std::pair<std::size_t, ExemplarData>> exemplars;
+  std::vector<NativeDelta> native;
 };
 
 // DeltaStore holds the slots of one configuration and the lock-free stack of dirty ones.
 class DeltaStore {
  public:
   // A slot for a series with `ncounts` counters (histogram buckets, or 1 for a summary).
-  // `created`: the series' creation time (Unix seconds).
-  Slot* new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts, double created);
+  // `created`: the series' creation time (Unix seconds); `native`: the options of a
+  // histogram with native buckets.
+  Slot* new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts, double created,
+                 const NativeHistogramOptions* native = nullptr);
   // Its backend object is gone: the slot is freed once its last deltas are taken.
   void retire(Slot* s);
 
   // Each returns true when the slot became dirty (the caller makes sure a flusher runs).
   bool add(Slot& s, double v, const ExemplarData* e = nullptr);
   bool set(Slot& s, double v);
-  bool observe(Slot& s, double v, std::size_t bucket, const ExemplarData* e = nullptr);
+  // `native`: the observation's native bucket, for a histogram with native buckets.
+  bool observe(Slot& s, double v, std::size_t bucket, const ExemplarData* e = nullptr,
+               const NativeDelta* native = nullptr);
   // Adds a snapshot's observations (a histogram carried over from an in-process backend).
   bool merge(Slot& s, const std::vector<double>& cumulative_buckets, double count, double sum);
   // Drops the slot's deltas (its series was removed); its creation time is sent again with a

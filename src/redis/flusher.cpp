@@ -346,6 +346,15 @@ void Flusher::append_entry(const Entry& e, std::size_t& cmds) {
       append_incr(control_, k.keys[k.buckets + 1], k.field, Number(e.value));
       ++cmds;
     }
+    if (!e.native.empty() && !k.native_key.empty()) {
+      for (const NativeDelta& d : e.native) {
+        append_incr(control_, k.native_key, native_field(d, k.field),
+                    Number(static_cast<double>(d.n)));
+        ++cmds;
+      }
+      append_expire(control_, k.native_key, ttl_);
+      ++cmds;
+    }
   }
   for (const std::string& key : k.keys) {
     append_expire(control_, key, ttl_);

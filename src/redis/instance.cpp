@@ -48,6 +48,19 @@ void Instance::change(Slot& s, bool set, double v, const ExemplarData* e) {
 }
 
 void Instance::observe(Slot& s, double v, std::size_t bucket, const ExemplarData* e) {
+  if (s.native) {
+    NativeDelta d;
+    {
+      std::lock_guard<std::mutex> lock(s.set_mu);
+      d = s.native->bucket_of(v);
+    }
+    if (!deferred(s) &&
+        sent(s, write_through_.send_observe(*s.keys, bucket, v, s.created_to_send(), e, &d))) {
+      return;
+    }
+    dirtied(store_.observe(s, v, s.keys->buckets ? bucket : 0, e, &d));
+    return;
+  }
   if (!deferred(s) &&
       sent(s, write_through_.send_observe(*s.keys, bucket, v, s.created_to_send(), e))) {
     return;
@@ -57,6 +70,18 @@ void Instance::observe(Slot& s, double v, std::size_t bucket, const ExemplarData
 
 // Carried from an in-process backend: delivered with the next flush.
 void Instance::merge(Slot& s, const HistogramSnapshot& other) {
+  if (s.native && other.native) {
+    std::lock_guard<std::mutex> lock(s.set_mu);
+    s.native->state.merge(*other.native);
+    const NativeBuckets& b = *other.native;
+    NativeDelta z;
+    z.zero_threshold = b.zero_threshold;
+    if (b.zero_count) s.native->add_pending(z, b.zero_count);
+    for (const auto& [index, n] : b.positive)
+      s.native->add_pending({'p', b.schema, index, 0, 1}, n);
+    for (const auto& [index, n] : b.negative)
+      s.native->add_pending({'n', b.schema, index, 0, 1}, n);
+  }
   dirtied(store_.merge(s, other.buckets, other.count, other.sum));
 }
 

@@ -32,8 +32,9 @@ class Instance {
   void merge(Slot& s, const HistogramSnapshot& other);
   void erase(Slot& s);
 
-  Slot* new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts, double created) {
-    return store_.new_slot(std::move(keys), ncounts, created);
+  Slot* new_slot(std::shared_ptr<const Keys> keys, std::size_t ncounts, double created,
+                 const NativeHistogramOptions* native = nullptr) {
+    return store_.new_slot(std::move(keys), ncounts, created, native);
   }
   void retire(Slot* s) { store_.retire(s); }
 

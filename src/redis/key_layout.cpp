@@ -130,7 +130,14 @@ Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& 
       k.exemplar_fields.push_back(std::to_string(i) + "|" + k.field);
     }
   }
+  if (series.native) {
+    k.native_key = native_key(prefix, stored_name(series.registry_prefix, series.name));
+  }
   return k;
+}
+
+std::string native_key(const std::optional<std::string>& prefix, std::string_view name) {
+  return metric_key(prefix, name) + ":native";
 }
 
 std::string process_id(long pid, std::string_view host) {

@@ -37,6 +37,8 @@ struct Keys {
   // a histogram. Empty for other types.
   std::string exemplar_key;
   std::vector<std::string> exemplar_fields;
+  // A histogram with native buckets: its NAME:native hash (see native.hpp), else empty.
+  std::string native_key;
 };
 
 // The hash of a metric's latest exemplars, one field per counter series or histogram bucket.
@@ -109,6 +111,8 @@ std::string bucket_text(double bound);
 Keys value_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
                 std::optional<std::string_view> bucket);
 
+// The NAME:native hash of a histogram with native buckets.
+std::string native_key(const std::optional<std::string>& prefix, std::string_view name);
 // The keys of a histogram series, or of a summary series when `bounds` is empty.
 Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
                     const std::vector<double>& bounds);

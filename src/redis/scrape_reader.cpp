@@ -19,6 +19,7 @@
 #include "exemplar_codec.hpp"
 #include "health.hpp"
 #include "labels_json.hpp"
+#include "native.hpp"
 #include "pytheus/errors.hpp"
 
 namespace pytheus::detail::redis {
@@ -420,6 +421,68 @@ Reply read_checked(Instance& inst, const std::vector<KeyToRead>& keys, const cha
   return exec;
 }
 
+// Native buckets per series (by canonical labels field, "" without labels), parsed from the
+// reply of a NAME:native hash.
+using NativeBySeries = std::unordered_map<std::string, NativeBuckets>;
+
+void read_native(const std::string& key, const redisReply* r, const NativeHistogramOptions& options,
+                 const std::vector<std::string>& label_names, NativeBySeries& out) {
+  if (r->type == REDIS_REPLY_ERROR) {
+    throw CollectError(
+        "Redis key \"" + key +
+        "\" holds the wrong type (expected a hash of native buckets): " + reply_text(r));
+  }
+  if (r->type != REDIS_REPLY_ARRAY) return;
+  std::vector<std::string> sorted_names(label_names);
+  std::sort(sorted_names.begin(), sorted_names.end());
+  NativeReader reader(options);
+  std::unordered_map<std::string, std::string> canonical_of;  // labels part -> canonical
+  for (std::size_t i = 0; i + 1 < r->elements; i += 2) {
+    const redisReply* f = r->element[i];
+    const redisReply* val = r->element[i + 1];
+    const std::string_view field(f->str ? f->str : "", f->len);
+    double v = 0;
+    if (!parse_number(val->str ? val->str : "", val->len, v)) {
+      invalid_field(key, field, "its value \"" + reply_text(val) + "\" is no number");
+      continue;
+    }
+    const std::size_t bar = field.find('|');
+    const std::string labels(bar == std::string_view::npos ? "" : field.substr(bar + 1));
+    auto c = canonical_of.find(labels);
+    if (c == canonical_of.end()) {
+      std::string canonical;
+      if (!label_names.empty()) {
+        ParsedField p = parse_field(labels, sorted_names);
+        if (!p.valid) {
+          invalid_field(key, field, "not a native bucket and a JSON object of the labels");
+          continue;
+        }
+        canonical = std::move(p.canonical);
+      } else if (!labels.empty()) {
+        invalid_field(key, field, "labels on a histogram without labels");
+        continue;
+      }
+      c = canonical_of.emplace(labels, std::move(canonical)).first;
+    }
+    auto it = out.try_emplace(c->second, reader.empty()).first;
+    std::string_view ignored;
+    if (!reader.add(field, v, ignored, it->second)) {
+      invalid_field(key, field,
+                    "not \"p<schema>_<index>\", \"n<schema>_<index>\" or "
+                    "\"z<threshold>\", then \"|\" and the labels");
+    }
+  }
+  for (auto& [canonical, b] : out) reader.limit(b);
+}
+
+// The native buckets of the series with label `values`: what Redis holds, or none yet.
+NativeBuckets native_of(const NativeBySeries& by_series, const NativeHistogramOptions& options,
+                        const std::vector<std::string>& label_names,
+                        const std::vector<std::string>& values) {
+  auto it = by_series.find(label_names.empty() ? std::string() : field_of(label_names, values));
+  return it != by_series.end() ? it->second : NativeReader(options).empty();
+}
+
 SeriesRow to_row(SeriesAcc&& s, MetricType type, std::size_t buckets) {
   SeriesRow row;
   row.label_values = std::move(s.values);
@@ -465,9 +528,16 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
       exemplar_keys[m] = exemplar_key(inst.cfg.key_prefix, stored_name(r.registry_prefix, r.name));
     }
   }
+  // A histogram with native buckets reads its NAME:native hash last, in the same transaction.
+  std::vector<std::string> native_keys(metrics.size());
   for (std::size_t m = 0; m < metrics.size(); ++m) {
     const bool hash = !metrics[m].label_names.empty() || is_per_process(mode[m]);
     for (const std::string& k : keys_of[m]) keys.push_back({&k, hash});
+    if (metrics[m].native && metrics[m].type == MetricType::histogram) {
+      native_keys[m] =
+          native_key(inst.cfg.key_prefix, stored_name(metrics[m].registry_prefix, metrics[m].name));
+      keys.push_back({&native_keys[m], true});
+    }
   }
   std::vector<std::size_t> exemplar_reply(metrics.size(), 0);
   for (std::size_t m = 0; m < metrics.size(); ++m) {
@@ -486,7 +556,7 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
   for (std::size_t m = 0; m < metrics.size(); ++m) {
     const MetricRequest& r = metrics[m];
     if (!is_per_process(mode[m])) {
-      at += keys_of[m].size();
+      at += keys_of[m].size() + (native_keys[m].empty() ? 0 : 1);
       continue;
     }
     procs[m] = std::make_unique<ProcessReader>(r.name, r.label_names, mode[m], own);
@@ -531,12 +601,24 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
                            r.type == MetricType::histogram ? r.bounds : std::vector<double>{});
     }
     const std::size_t buckets = r.type == MetricType::histogram ? r.bounds.size() : 0;
-    for (SeriesAcc& s : reader.take()) out[m].push_back(to_row(std::move(s), r.type, buckets));
+    NativeBySeries native;
+    if (!native_keys[m].empty()) {
+      read_native(native_keys[m], exec->element[2 * at], *r.native, r.label_names, native);
+      ++at;
+    }
+    for (SeriesAcc& s : reader.take()) {
+      out[m].push_back(to_row(std::move(s), r.type, buckets));
+      SeriesRow& row = out[m].back();
+      if (!native_keys[m].empty()) {
+        row.histogram.native = native_of(native, *r.native, r.label_names, row.label_values);
+      }
+    }
   }
   return out;
 }
 
-std::vector<double> read_series(Instance& inst, const Keys& k, const MetricInfo& series) {
+std::vector<double> read_series(Instance& inst, const Keys& k, const MetricInfo& series,
+                                NativeBuckets* native) {
   if (k.per_process) {  // this process's own value
     const std::vector<KeyToRead> one = {{&k.keys[0], true}};
     Reply exec = read_checked(inst, one, "a read");
@@ -551,18 +633,25 @@ std::vector<double> read_series(Instance& inst, const Keys& k, const MetricInfo&
   }
   std::vector<KeyToRead> keys;
   for (const std::string& key : k.keys) keys.push_back({&key, k.hash});
+  const bool with_native = native != nullptr && series.native && !k.native_key.empty();
+  if (with_native) keys.push_back({&k.native_key, true});
   Reply exec = read_checked(inst, keys, "a read");
   std::vector<std::string> names, values;
   for (const auto& [name, value] : series.labels) {
     names.push_back(name);
     values.push_back(value);
   }
-  MetricReader reader(series.name, names, keys.size());
+  const std::size_t n = k.keys.size();
+  MetricReader reader(series.name, names, n);
   if (k.hash) reader.add_local(values);
-  for (std::size_t i = 0; i < keys.size(); ++i)
-    reader.add_reply(i, *keys[i].key, exec->element[2 * i]);
+  for (std::size_t i = 0; i < n; ++i) reader.add_reply(i, *keys[i].key, exec->element[2 * i]);
+  if (with_native) {
+    NativeBySeries by_series;
+    read_native(k.native_key, exec->element[2 * n], *series.native, names, by_series);
+    *native = native_of(by_series, *series.native, names, values);
+  }
   std::vector<SeriesAcc> rows = reader.take();
-  return rows.empty() ? std::vector<double>(keys.size(), 0) : rows[0].v;
+  return rows.empty() ? std::vector<double>(n, 0) : rows[0].v;
 }
 
 }  // namespace pytheus::detail::redis

@@ -16,7 +16,9 @@ namespace pytheus::detail::redis {
 // be reached or a key holds the wrong type.
 std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricRequest>& metrics);
 
-// Reads one series: one number per key of `keys`, in their order.
-std::vector<double> read_series(Instance& inst, const Keys& keys, const MetricInfo& series);
+// Reads one series: one number per key of `keys`, in their order; and its native buckets
+// into `native`, when given and the series has them.
+std::vector<double> read_series(Instance& inst, const Keys& keys, const MetricInfo& series,
+                                NativeBuckets* native = nullptr);
 
 }  // namespace pytheus::detail::redis

@@ -78,7 +78,7 @@ Sent WriteThrough::send_value(const Keys& k, bool set, double v, double created,
 }
 
 Sent WriteThrough::send_observe(const Keys& k, std::size_t bucket, double v, double created,
-                                const ExemplarData* e) {
+                                const ExemplarData* e, const NativeDelta* native) {
   Connection* c = thread_conn();
   if (c == nullptr) return Sent::not_sent;
   append_multi(*c);
@@ -100,6 +100,11 @@ Sent WriteThrough::send_observe(const Keys& k, std::size_t bucket, double v, dou
     const std::size_t size = encode_exemplar_value(*e, value);
     append_exemplar(*c, k.exemplar_key, k.exemplar_fields[bucket], std::string_view(value, size));
     append_expire(*c, k.exemplar_key, ttl_);
+    cmds += 2;
+  }
+  if (native != nullptr && !k.native_key.empty()) {
+    append_incr(*c, k.native_key, native_field(*native, k.field), one);
+    append_expire(*c, k.native_key, ttl_);
     cmds += 2;
   }
   append_exec(*c);

@@ -9,6 +9,7 @@
 #include "health.hpp"
 #include "key_layout.hpp"
 #include "pytheus/exemplar.hpp"
+#include "native.hpp"
 #include "sentinel.hpp"
 
 namespace pytheus::detail::redis {
@@ -30,9 +31,10 @@ class WriteThrough {
   Sent send_value(const Keys& k, bool set, double v, double created,
                   const ExemplarData* e = nullptr);
   // One observation as a MULTI/EXEC: the buckets from `bucket` up, count, sum, the creation
-  // time as above, the exemplar of `bucket` when there is one, EXPIREs.
+  // time as above, the exemplar of `bucket` when there is one, EXPIREs. `native`: the
+  // observation's native bucket, for a histogram with native buckets.
   Sent send_observe(const Keys& k, std::size_t bucket, double v, double created,
-                    const ExemplarData* e = nullptr);
+                    const ExemplarData* e = nullptr, const NativeDelta* native = nullptr);
 
  private:
   Connection* thread_conn();

@@ -6,12 +6,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "pytheus/backend.hpp"
+#include "pytheus/detail/native.hpp"
 #include "pytheus/detail/strings.hpp"
 #include "pytheus/static_backend.hpp"
 
@@ -27,7 +29,9 @@ inline constexpr std::size_t kCacheLine = 64;
 ///
 /// Its Histogram keeps per-bucket atomic counts and an atomic sum. The count is derived from
 /// the buckets, so a snapshot always has `+Inf` == count and non-decreasing buckets; the sum
-/// may lag the counts by observations in flight.
+/// may lag the counts by observations in flight. A histogram with native buckets takes one
+/// mutex per observation and snapshot instead (the native buckets of a series are one
+/// structure), which also makes its snapshots exactly consistent.
 class AtomicBackend final : public Backend {
  public:
   static constexpr bool process_local = true;
@@ -47,11 +51,12 @@ class AtomicBackend final : public Backend {
 
   class Histogram final : public HistogramBackend {
    public:
-    Histogram(const BackendConfig&, const MetricInfo&, const std::vector<double>& bounds)
+    Histogram(const BackendConfig&, const MetricInfo& metric, const std::vector<double>& bounds)
         : size_(bounds.size()),
           counts_(new std::atomic<std::uint64_t>[bounds.size()]),
           exemplars_(bounds.size()) {
       for (std::size_t i = 0; i < size_; ++i) counts_[i].store(0, std::memory_order_relaxed);
+      if (metric.native) native_ = std::make_unique<Native>(*metric.native);
     }
 
     void observe_with_exemplar(double value, std::size_t bucket, const ExemplarData& e) override {
@@ -62,6 +67,17 @@ class AtomicBackend final : public Backend {
     void erase() override { exemplars_.clear(); }
 
     void observe(double value, std::size_t bucket) override {
+      std::unique_lock<std::mutex> lock;
+      if (native_) {
+        lock = std::unique_lock<std::mutex>(native_->mu);
+        if (native_->state.observe(value) == detail::native::NativeState::Result::reset) {
+          // The bucket limit reset the series (min_reset_seconds): every count starts again.
+          for (std::size_t i = 0; i < size_; ++i) counts_[i].store(0, std::memory_order_relaxed);
+          count_.store(0, std::memory_order_relaxed);
+          sum_.store(0, std::memory_order_relaxed);
+          native_->state.observe(value);
+        }
+      }
       if (bucket < size_) {
         counts_[bucket].fetch_add(1, std::memory_order_relaxed);
       } else {
@@ -73,6 +89,11 @@ class AtomicBackend final : public Backend {
     HistogramSnapshot snapshot() override {
       HistogramSnapshot s;
       s.buckets.resize(size_);
+      std::unique_lock<std::mutex> lock;
+      if (native_) {
+        lock = std::unique_lock<std::mutex>(native_->mu);
+        native_->state.snapshot(s.native.emplace());
+      }
       std::uint64_t cumulative = 0;
       for (std::size_t i = 0; i < size_; ++i) {
         cumulative += counts_[i].load(std::memory_order_relaxed);
@@ -86,6 +107,11 @@ class AtomicBackend final : public Backend {
     }
 
     void merge(const HistogramSnapshot& other) override {
+      std::unique_lock<std::mutex> lock;
+      if (native_) {
+        lock = std::unique_lock<std::mutex>(native_->mu);
+        if (other.native) native_->state.merge(*other.native);
+      }
       double previous = 0;
       for (std::size_t i = 0; i < size_ && i < other.buckets.size(); ++i) {
         counts_[i].fetch_add(static_cast<std::uint64_t>(other.buckets[i] - previous),
@@ -99,8 +125,15 @@ class AtomicBackend final : public Backend {
     }
 
    private:
+    struct Native {
+      explicit Native(const NativeHistogramOptions& options) : state(options) {}
+      std::mutex mu;
+      detail::native::NativeState state;
+    };
+
     std::size_t size_;
     std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
+    std::unique_ptr<Native> native_;
     std::atomic<std::uint64_t> count_{0};
     std::atomic<double> sum_{0};
     ExemplarCells exemplars_;

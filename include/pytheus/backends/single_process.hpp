@@ -1,12 +1,14 @@
 // SingleProcessBackend: the default backend; values in this process's memory.
 #pragma once
 
+#include <algorithm>
 #include <mutex>
 #include <optional>
 #include <string_view>
 #include <vector>
 
 #include "pytheus/backend.hpp"
+#include "pytheus/detail/native.hpp"
 #include "pytheus/static_backend.hpp"
 
 namespace pytheus {
@@ -14,8 +16,9 @@ namespace pytheus {
 /// SingleProcessBackend stores a value as a double guarded by a mutex, as pytheus does. It
 /// is the backend load_backend() picks when nothing else is asked for.
 ///
-/// Its Histogram keeps per-bucket counts, sum and count under one mutex, so an observation
-/// is one lock and a snapshot is exactly consistent.
+/// Its Histogram keeps per-bucket counts, sum and count (and native buckets, when the
+/// histogram has them) under one mutex, so an observation is one lock and a snapshot is
+/// exactly consistent.
 class SingleProcessBackend final : public Backend {
  public:
   static constexpr bool process_local = true;
@@ -47,8 +50,10 @@ class SingleProcessBackend final : public Backend {
 
   class Histogram final : public HistogramBackend {
    public:
-    Histogram(const BackendConfig&, const MetricInfo&, const std::vector<double>& bounds)
-        : counts_(bounds.size(), 0.0), exemplars_(bounds.size()) {}
+    Histogram(const BackendConfig&, const MetricInfo& metric, const std::vector<double>& bounds)
+        : counts_(bounds.size(), 0.0), exemplars_(bounds.size()) {
+      if (metric.native) native_.emplace(*metric.native);
+    }
 
     void observe_with_exemplar(double value, std::size_t bucket, const ExemplarData& e) override {
       observe(value, bucket);
@@ -59,6 +64,13 @@ class SingleProcessBackend final : public Backend {
 
     void observe(double value, std::size_t bucket) override {
       std::lock_guard<std::mutex> lock(mu_);
+      if (native_ && native_->observe(value) == detail::native::NativeState::Result::reset) {
+        // The bucket limit reset the series (min_reset_seconds): every count starts again.
+        std::fill(counts_.begin(), counts_.end(), 0.0);
+        sum_ = 0;
+        count_ = 0;
+        native_->observe(value);
+      }
       if (bucket < counts_.size()) counts_[bucket] += 1;
       sum_ += value;
       count_ += 1;
@@ -75,6 +87,7 @@ class SingleProcessBackend final : public Backend {
       }
       s.sum = sum_;
       s.count = count_;
+      if (native_) native_->snapshot(s.native.emplace());
       lock.unlock();
       s.exemplars = exemplars_.load_all();
       return s;
@@ -89,10 +102,12 @@ class SingleProcessBackend final : public Backend {
       }
       sum_ += other.sum;
       count_ += other.count;
+      if (native_ && other.native) native_->merge(*other.native);
     }
 
    private:
     std::mutex mu_;
+    std::optional<detail::native::NativeState> native_;
     std::vector<double> counts_;  // per bucket, not cumulative: one add per observation
     double sum_ = 0;
     double count_ = 0;

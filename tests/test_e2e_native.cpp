@@ -1,0 +1,138 @@
+// End to end: a real Prometheus 2.42 with --enable-feature=native-histograms scrapes a
+// histogram with native buckets over protobuf. histogram_count equals the observations and
+// histogram_quantile(0.9) is within the schema's relative error of the true quantile: in one
+// process (in memory), and with 4 forked processes observing into one Redis.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "prometheus_harness.hpp"
+#include "pytheus/http/exposer.hpp"
+#include "pytheus/protobuf.hpp"
+#include "pytheus/pytheus.hpp"
+#ifdef PYTHEUS_TEST_REDIS
+#include "redis_test_helpers.hpp"
+#endif
+
+#if defined(__SANITIZE_THREAD__) && defined(PYTHEUS_TEST_REDIS)
+extern "C" const char* __tsan_default_options() {
+  return "die_after_fork=0";
+}
+#endif
+
+using namespace std::chrono_literals;
+using pytheus_test::PrometheusOptions;
+using pytheus_test::PrometheusServer;
+using pytheus_test::wait_until;
+
+namespace {
+
+constexpr int kObservations = 2000;
+
+// Observation i of worker w: latencies from 1 ms to about 5 s, log-spread, multiples of 2^-20
+// so that every sum is exact in any order.
+double value_of(int w, int i) {
+  const double v = 0.001 * std::pow(1.0043, static_cast<double>((i * 7 + w * 13) % kObservations));
+  return std::round(v * 1048576.0) / 1048576.0;
+}
+
+double true_quantile(double q, int workers) {
+  std::vector<double> all;
+  for (int w = 0; w < workers; ++w) {
+    for (int i = 0; i < kObservations; ++i) all.push_back(value_of(w, i));
+  }
+  std::sort(all.begin(), all.end());
+  return all[static_cast<std::size_t>(std::ceil(q * static_cast<double>(all.size()))) - 1];
+}
+
+// Serves `r`, starts Prometheus on it, and checks count, sum and the 0.9 quantile, within the
+// relative width of a bucket at `schema`.
+void check_with_prometheus(pytheus::CollectorRegistry& r, int workers, double sum, int schema) {
+  pytheus::http::ExposerOptions eo;
+  eo.process_collector = false;
+  pytheus::http::Exposer exposer("127.0.0.1", 0, eo);
+  exposer.add("/metrics", r);
+  exposer.start();
+
+  PrometheusOptions options;
+  options.binary = PYTHEUS_PROMETHEUS_BIN;
+  options.targets = {"127.0.0.1:" + std::to_string(exposer.port())};
+  options.extra_args = {"--enable-feature=native-histograms"};
+  PrometheusServer prometheus(options);
+
+  const std::string count = "histogram_count(rpc_seconds{route=\"/\"})";
+  ASSERT_TRUE(wait_until([&] { return prometheus.query_value(count).has_value(); }, 30s, 100ms))
+      << prometheus.log();
+  EXPECT_EQ(prometheus.query_value(count), double(workers) * kObservations);
+  EXPECT_EQ(prometheus.query_value("histogram_sum(rpc_seconds{route=\"/\"})"), sum);
+  const auto q = prometheus.query_value("histogram_quantile(0.9, rpc_seconds{route=\"/\"})");
+  ASSERT_TRUE(q.has_value());
+  const double truth = true_quantile(0.9, workers);
+  // A bucket's upper bound is 2^(2^-schema) times its lower bound (schema 3: 9.05%).
+  const double max_error = std::exp2(std::exp2(-schema)) - 1;
+  EXPECT_LE(std::fabs(*q - truth) / truth, max_error) << "quantile " << *q << ", true " << truth;
+  std::printf(
+      "histogram_quantile(0.9): %g, true 0.9 quantile %g, relative error %.4f (bound %.4f)\n", *q,
+      truth, std::fabs(*q - truth) / truth, max_error);
+}
+
+}  // namespace
+
+TEST(NativeHistogramE2E, PrometheusReadsNativeBucketsInMemory) {
+  pytheus::protobuf::enable();
+  pytheus::load_backend("SingleProcessBackend");
+  pytheus::CollectorRegistry r;
+  pytheus::Histogram h("rpc_seconds", "RPC latency.", {"route"}, {}, &r, {},
+                       pytheus::NativeHistogramOptions{});
+  double sum = 0;
+  for (int i = 0; i < kObservations; ++i) {
+    h.labels({{"route", "/"}}).observe(value_of(0, i));
+    sum += value_of(0, i);
+  }
+  ASSERT_EQ(h.labels({{"route", "/"}}).snapshot().native->schema, 3);
+  check_with_prometheus(r, 1, sum, 3);
+}
+
+#ifdef PYTHEUS_TEST_REDIS
+TEST(NativeHistogramE2E, PrometheusReadsNativeBucketsOfFourRedisProcesses) {
+  pytheus_test::RedisServer server;
+  const nlohmann::json config = server.config({{"write_mode", "write_behind"}});
+  constexpr int kWorkers = 4;
+  std::vector<pid_t> children;
+  for (int w = 0; w < kWorkers; ++w) {
+    children.push_back(pytheus_test::fork_child([&, w] {
+      pytheus::load_backend("MultiProcessRedisBackend", config);
+      pytheus::NativeHistogramOptions o;
+      o.max_buckets = w == 0 ? 60 : 160;  // worker 0 halves its resolution, the others not
+      pytheus::CollectorRegistry r;
+      pytheus::Histogram h("rpc_seconds", "RPC latency.", {"route"}, {}, &r, {}, o);
+      for (int i = 0; i < kObservations; ++i) h.labels({{"route", "/"}}).observe(value_of(w, i));
+      return pytheus::MultiProcessRedisBackend::flush() ? 0 : 1;
+    }));
+  }
+  for (pid_t c : children) ASSERT_EQ(pytheus_test::wait_child(c), 0);
+  pytheus::protobuf::enable();
+  pytheus::load_backend("MultiProcessRedisBackend", config);
+  pytheus::CollectorRegistry r;
+  pytheus::NativeHistogramOptions o;
+  o.max_buckets = 160;
+  pytheus::Histogram h("rpc_seconds", "RPC latency.", {"route"}, {}, &r, {}, o);
+  double sum = 0;
+  for (int w = 0; w < kWorkers; ++w) {
+    for (int i = 0; i < kObservations; ++i) sum += value_of(w, i);
+  }
+  // The scrape merges at the lowest schema a process reached (worker 0's, 2): the bound is
+  // that schema's.
+  const auto s = h.labels({{"route", "/"}}).snapshot();
+  ASSERT_TRUE(s.native);
+  ASSERT_EQ(s.count, double(kWorkers) * kObservations);
+  EXPECT_EQ(s.native->schema, 2);
+  check_with_prometheus(r, kWorkers, sum, s.native->schema);
+}
+#endif

@@ -1,0 +1,162 @@
+// Native histograms on MultiProcessRedisBackend, against a real redis-server: the NAME:native
+// hash layout, snapshots and scrapes, and 4 forked processes whose series reduced their
+// resolution differently, merged exactly at scrape time. Both write modes.
+#include <cmath>
+
+#include "pytheus/detail/native.hpp"
+#include "redis_test_helpers.hpp"
+
+#if defined(__SANITIZE_THREAD__)
+// These tests fork processes that then start threads (their flusher).
+extern "C" const char* __tsan_default_options() {
+  return "die_after_fork=0";
+}
+#endif
+
+using namespace pytheus;
+using pytheus_test::flush_within;
+using pytheus_test::fork_child;
+using pytheus_test::RawRedis;
+using pytheus_test::RedisModeTest;
+using pytheus_test::RedisServer;
+using pytheus_test::wait_child;
+namespace native = pytheus::detail::native;
+
+namespace {
+
+// Keeps the native buckets a collect writes, by series labels.
+class NativeRecorder : public MetricWriter {
+ public:
+  void family(std::string_view, std::string_view, MetricType, std::string_view) override {}
+  void sample(std::string_view suffix, const LabelView* labels, std::size_t n,
+              double value) override {
+    if (suffix == "_count") counts[key(labels, n)] = value;
+    if (suffix == "_sum") sums[key(labels, n)] = value;
+  }
+  void native_histogram(const LabelView* labels, std::size_t n, const NativeBuckets& b) override {
+    natives[key(labels, n)] = b;
+  }
+  static std::string key(const LabelView* labels, std::size_t n) {
+    std::string k;
+    for (std::size_t i = 0; i < n; ++i) k += std::string(labels[i].value) + ";";
+    return k;
+  }
+  std::map<std::string, NativeBuckets> natives;
+  std::map<std::string, double> counts;
+  std::map<std::string, double> sums;
+};
+
+NativeHistogramOptions small_limit() {
+  NativeHistogramOptions o;
+  o.max_buckets = 24;
+  return o;
+}
+
+// Worker w's observations: multiples of 2^-6 (exact sums). Worker 0 spreads 96 values over
+// 12 octaves and must reduce its resolution itself (its own state, before any merge); the
+// others stay within a few octaves at schema 3.
+double value_of(int w, int i) {
+  if (w == 0) return std::ldexp(1.0 + ((i / 12) % 8) / 8.0, (i % 12) - 3);  // 96 values
+  const double v = 1 + (i % 16) / 8.0;
+  return (w == 3 && i % 5 == 0) ? -v : (i % 97 == 0 ? 0 : v);
+}
+
+// The buckets of every worker's observations computed directly at `schema`.
+NativeBuckets expected_at(int workers, int n, std::int32_t schema, double zero_threshold) {
+  NativeBuckets b;
+  b.schema = schema;
+  b.zero_threshold = zero_threshold;
+  for (int w = 0; w < workers; ++w) {
+    for (int i = 0; i < n; ++i) {
+      const double v = value_of(w, i);
+      if (std::fabs(v) <= zero_threshold) {
+        ++b.zero_count;
+        continue;
+      }
+      native::BucketList one = {{native::bucket_index(std::fabs(v), schema), 1}};
+      native::add(v > 0 ? b.positive : b.negative, one);
+    }
+  }
+  return b;
+}
+
+}  // namespace
+
+TEST_P(RedisModeTest, NativeBucketsAreHashFieldsBesideTheClassicKeys) {
+  RedisServer server;
+  load(server, pytheus_test::mode_config(GetParam()));
+  CollectorRegistry reg("");
+  Histogram plain("plain_seconds", "x", {}, {}, &reg, {}, NativeHistogramOptions{});
+  Histogram routed("routed_seconds", "x", {"route"}, {}, &reg, {}, NativeHistogramOptions{});
+  plain.observe(1);
+  plain.observe(-2);
+  plain.observe(0);
+  routed.labels({{"route", "/"}}).observe(1);
+  ASSERT_TRUE(flush_within(10));
+  RawRedis raw(server.port());
+  const auto h = raw.hash("plain_seconds:native");
+  EXPECT_EQ(h.at("p3_0|"), "1");
+  EXPECT_EQ(h.at("n3_8|"), "1");
+  EXPECT_EQ(h.at("z2.938735877055719e-39|"), "1");
+  EXPECT_EQ(raw.hash("routed_seconds:native").at(R"(p3_0|{"route": "/"})"), "1");
+  EXPECT_EQ(raw.str({"GET", "plain_seconds:count"}), "3");
+  EXPECT_GT(raw.integer({"TTL", "plain_seconds:native"}), 0);
+
+  const HistogramSnapshot s = plain.snapshot();
+  ASSERT_TRUE(s.native);
+  EXPECT_EQ(s.count, 3);
+  EXPECT_EQ(s.native->schema, 3);
+  EXPECT_EQ(s.native->zero_count, 1u);
+  EXPECT_EQ(s.native->positive, (native::BucketList{{0, 1}}));
+  EXPECT_EQ(s.native->negative, (native::BucketList{{8, 1}}));
+
+  // Text shows the classic samples only: +Inf, count, sum.
+  const std::string text = generate_metrics(reg);
+  EXPECT_NE(text.find("plain_seconds_bucket{le=\"+Inf\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("routed_seconds_count{route=\"/\"} 1\n"), std::string::npos) << text;
+}
+
+TEST_P(RedisModeTest, FourProcessesAtDifferentSchemasMergeExactly) {
+  RedisServer server;
+  constexpr int kWorkers = 4;
+#ifdef PYTHEUS_TEST_SANITIZED
+  constexpr int kN = 2000;
+#else
+  constexpr int kN = 20000;
+#endif
+  const nlohmann::json config = server.config(pytheus_test::mode_config(GetParam()));
+  std::vector<pid_t> children;
+  for (int w = 0; w < kWorkers; ++w) {
+    children.push_back(fork_child([&, w] {
+      load_backend("MultiProcessRedisBackend", config);
+      CollectorRegistry reg("");
+      Histogram h("rpc_seconds", "x", {"svc"}, {}, &reg, {}, small_limit());
+      auto child = h.labels({{"svc", "a"}});
+      for (int i = 0; i < kN; ++i) child.observe(value_of(w, i));
+      // Worker 0 went past 24 buckets and halved its resolution on its own.
+      if (w == 0 && child.snapshot().native->schema >= 3) return 4;
+      return MultiProcessRedisBackend::flush() ? 0 : 1;
+    }));
+  }
+  for (pid_t c : children) EXPECT_EQ(wait_child(c), 0);
+  load_backend("MultiProcessRedisBackend", config);
+  CollectorRegistry reg("");
+  Histogram h("rpc_seconds", "x", {"svc"}, {}, &reg, {}, small_limit());
+  NativeRecorder rec;
+  collect(reg, rec);
+  ASSERT_EQ(rec.natives.count("a;"), 1u);
+  const NativeBuckets& got = rec.natives["a;"];
+  double sum = 0;
+  for (int w = 0; w < kWorkers; ++w) {
+    for (int i = 0; i < kN; ++i) sum += value_of(w, i);
+  }
+  EXPECT_EQ(rec.counts["a;"], double(kWorkers) * kN);
+  EXPECT_EQ(rec.sums["a;"], sum);
+  EXPECT_EQ(native::total_count(got), std::uint64_t{kWorkers} * kN);
+  EXPECT_LT(got.schema, 3);
+  EXPECT_LE(got.positive.size() + got.negative.size(), 24u);
+  // Exact: the same as observing every value directly at the merged schema.
+  EXPECT_EQ(got, expected_at(kWorkers, kN, got.schema, got.zero_threshold));
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, RedisModeTest, ::testing::Values("write_through", "write_behind"));
