@@ -150,7 +150,7 @@ TEST_F(RedisTest, CredentialsNeverLeak) {
     h.observe(0.5);
     s.labels({{"k", "a"}}).observe(2);
     // Exemplars: a compare-and-set script (EVAL, with HGET and HSET inside).
-    c.labels({{"k", "a"}}).inc(1, {{"trace_id", "t"}});
+    c.labels({{"k", "b"}}).inc(1, {{"trace_id", "t"}});
     h.observe(0.5, {{"trace_id", "t"}});
   };
   // Runs f; a CollectError it throws joins the texts to search.
