@@ -344,8 +344,8 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
     const std::string name = stored_name(r.registry_prefix, r.name);
     if (r.type == MetricType::gauge) mode[m] = inst.resolve(r.gauge_mode);
     keys_of[m] = is_per_process(mode[m])
-                     ? per_process_metric_keys(inst.cfg.key_prefix, name, mode[m])
-                     : metric_keys(inst.cfg.key_prefix, name, r.type, r.bounds);
+                     ? per_process_metric_keys(key_space(inst.cfg), name, mode[m])
+                     : metric_keys(key_space(inst.cfg), name, r.type, r.bounds);
   }
   for (std::size_t m = 0; m < metrics.size(); ++m) {
     const bool hash = !metrics[m].label_names.empty() || is_per_process(mode[m]);
@@ -377,7 +377,7 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
   live_ids.erase(std::unique(live_ids.begin(), live_ids.end()), live_ids.end());
   if (!live_ids.empty()) {
     std::vector<std::string> mget = {"MGET"};
-    for (const std::string& id : live_ids) mget.push_back(heartbeat_key(inst.cfg.key_prefix, id));
+    for (const std::string& id : live_ids) mget.push_back(heartbeat_key(key_space(inst.cfg), id));
     Reply hb = inst.flusher().run(mget);
     for (std::size_t i = 0; i < live_ids.size(); ++i) {
       alive[live_ids[i]] = hb->type == REDIS_REPLY_ARRAY && i < hb->elements &&
