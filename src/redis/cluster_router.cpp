@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cluster_slots.hpp"
+#include "health.hpp"
 
 namespace pytheus::detail::redis {
 namespace {
@@ -281,16 +282,16 @@ bool ClusterRouter::transact(std::vector<Txn>& txns, std::string& why) {
         const std::string text = redirect.empty() ? reply_text(exec.get()) : redirect;
         int slot = 0;
         if (starts_with(text, "MOVED ")) {
-          ++redirections_;
+          counters().redirections.fetch_add(1, std::memory_order_relaxed);
           const int target = redirect_target(text, slot);
           if (target >= 0)
             slots_[static_cast<std::size_t>(slot)] = static_cast<std::int16_t>(target);
           refresh_map = true;
         } else if (starts_with(text, "ASK ")) {
-          ++redirections_;
+          counters().redirections.fetch_add(1, std::memory_order_relaxed);
           ask[list[k]] = redirect_target(text, slot);
         } else if (transient(text)) {
-          ++redirections_;
+          counters().redirections.fetch_add(1, std::memory_order_relaxed);
           wait = true;
         } else {
           t.state = Txn::State::not_applied;  // EXECABORT for another reason (OOM, say)
@@ -361,16 +362,16 @@ std::vector<Reply> ClusterRouter::run(const std::vector<std::vector<std::string>
         const std::string text = r->type == REDIS_REPLY_ERROR ? reply_text(r.get()) : "";
         int slot = 0;
         if (starts_with(text, "MOVED ")) {
-          ++redirections_;
+          counters().redirections.fetch_add(1, std::memory_order_relaxed);
           const int target = redirect_target(text, slot);
           if (target >= 0)
             slots_[static_cast<std::size_t>(slot)] = static_cast<std::int16_t>(target);
           refresh_map = true;
         } else if (starts_with(text, "ASK ")) {
-          ++redirections_;
+          counters().redirections.fetch_add(1, std::memory_order_relaxed);
           ask[list[k]] = redirect_target(text, slot);
         } else if (transient(text)) {
-          ++redirections_;
+          counters().redirections.fetch_add(1, std::memory_order_relaxed);
           wait = true;
         } else {
           out[list[k]] = std::move(r);

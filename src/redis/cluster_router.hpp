@@ -55,9 +55,6 @@ class ClusterRouter {
   // `why`) when a node could not be reached.
   std::vector<Reply> run(const std::vector<std::vector<std::string>>& cmds, std::string& why);
 
-  // How many redirections were followed (MOVED, ASK) and retried (TRYAGAIN, CLUSTERDOWN).
-  std::uint64_t redirections() const { return redirections_; }
-
  private:
   struct Node {
     std::string host;
@@ -76,7 +73,6 @@ class ClusterRouter {
   std::vector<std::unique_ptr<Node>> nodes_;  // never shrinks: indexes stay valid
   std::array<std::int16_t, 16384> slots_{};   // node index per slot, -1 unknown
   bool ready_ = false;
-  std::uint64_t redirections_ = 0;
 };
 
 }  // namespace pytheus::detail::redis
