@@ -193,6 +193,11 @@ int main(int argc, char** argv) {
                         {"flush_p99_ms", pct(0.99) / 1000},
                         {"flush_max_ms", all.empty() ? 0 : all.back() / 1000},
                         {"redis_cpu_pct", 100 * (cpu1 - cpu0) / wall},
+                        {"wall_s", wall},
+                        // Redis CPU per series delivered (summed over the nodes): how many
+                        // series updates one Redis core could take, whatever the clients' CPU.
+                        {"redis_cpu_us_per_series",
+                         all.empty() ? 0 : (cpu1 - cpu0) * 1e6 / (double(all.size()) * a.series)},
                         {"series_per_s", double(a.procs) * a.series * 1000 / a.interval_ms},
                         {"kept_up", kept_up}};
   std::printf("%s\n", out.dump().c_str());

@@ -13,6 +13,7 @@ seconds=${2:-5}
 bin=$build/bench/redis_scaling
 [ -x "$bin" ] || { echo "build $bin first (ninja -C $build redis_scaling)" >&2; exit 2; }
 procs_list=${PROCS:-"1 2 4 8 16"}
+topologies=${TOPOLOGIES:-"single cluster3"}
 series_list=${SERIES:-"100 1000 10000"}
 out=$(dirname "$0")/results/redis_scaling.jsonl
 dir=$(mktemp -d /tmp/pytheus-scaling-XXXXXX)
@@ -50,6 +51,7 @@ for _ in $(seq 200); do
 done
 
 run() {  # run <label> <nodes> <config>
+  case " $topologies " in *" $1 "*) ;; *) return ;; esac
   for d in $series_list; do
     for n in $procs_list; do
       line=$("$bin" --nodes "$2" --config "$3" --procs "$n" --series "$d" --seconds "$seconds")

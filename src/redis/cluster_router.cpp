@@ -217,6 +217,16 @@ bool ClusterRouter::transact(std::vector<Txn>& txns, std::string& why) {
     if (by_node.empty()) break;
     bool refresh_map = false;
     bool wait = false;
+    // Every node's pipeline is written before any reply is read, so that the nodes work at
+    // the same time: one round trip for the whole flush, not one after another.
+    struct InFlight {
+      int node;
+      Connection* c;
+      const std::vector<std::size_t>* list;
+      std::vector<std::size_t> counts;
+      std::vector<bool> asking;
+    };
+    std::vector<InFlight> in_flight;
     for (auto& [node, list] : by_node) {
       std::string failed;
       Connection* c = connection(node, failed);
@@ -228,26 +238,34 @@ bool ClusterRouter::transact(std::vector<Txn>& txns, std::string& why) {
         node_failed(node, failed);
         continue;
       }
-      std::vector<std::size_t> counts;
-      std::vector<bool> asking;
+      InFlight f{node, c, &list, {}, {}};
       for (std::size_t i : list) {
-        asking.push_back(ask[i] >= 0);
+        f.asking.push_back(ask[i] >= 0);
         if (ask[i] >= 0) append_asking(*c);
         ask[i] = -1;
         append_multi(*c);
-        counts.push_back(txns[i].append(*c));
+        f.counts.push_back(txns[i].append(*c));
         append_exec(*c);
       }
       if (!c->send()) {
-        const Txn::State s = c->sent_any() ? Txn::State::unknown : Txn::State::not_applied;
+        const Txn::State st = c->sent_any() ? Txn::State::unknown : Txn::State::not_applied;
         failed = "node " + nodes_[static_cast<std::size_t>(node)]->addr() + ": " + c->error();
         for (std::size_t i : list) {
-          txns[i].state = s;
+          txns[i].state = st;
           txns[i].error = failed;
         }
         node_failed(node, failed);
         continue;
       }
+      in_flight.push_back(std::move(f));
+    }
+    for (InFlight& f : in_flight) {
+      const int node = f.node;
+      Connection* c = f.c;
+      const std::vector<std::size_t>& list = *f.list;
+      const std::vector<std::size_t>& counts = f.counts;
+      const std::vector<bool>& asking = f.asking;
+      std::string failed;
       for (std::size_t k = 0; k < list.size(); ++k) {
         Txn& t = txns[list[k]];
         const std::size_t total = (asking[k] ? 1 : 0) + counts[k] + 2;
