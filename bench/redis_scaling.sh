@@ -33,14 +33,17 @@ start() {  # start <name> <port> [extra args]
   redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/$name" --save "" --appendonly no \
     --protected-mode no --logfile "$dir/$name/log" "$@" &
   pids+=($!)
-  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return; sleep 0.05; done
+  for _ in $(seq 400); do redis-cli -p "$port" ping >/dev/null 2>&1 && return; sleep 0.05; done
   echo "redis-server on $port did not start" >&2; exit 1
 }
 
 single=$(free_port)
 start single "$single"
 c1=$(free_port); c2=$(free_port); c3=$(free_port)
-for p in $c1 $c2 $c3; do start "c$p" "$p" --cluster-enabled yes --cluster-config-file nodes.conf; done
+# The bus port is given: port + 10000 does not exist above 55535.
+for p in $c1 $c2 $c3; do
+  start "c$p" "$p" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-port "$(free_port)"
+done
 redis-cli --cluster create 127.0.0.1:$c1 127.0.0.1:$c2 127.0.0.1:$c3 --cluster-yes >/dev/null
 for _ in $(seq 200); do
   ok=1
