@@ -74,9 +74,9 @@ int worker(const Args& a, int fd) {
   std::vector<std::unique_ptr<pytheus::Counter>> counters;
   std::vector<std::vector<pytheus::Counter*>> children(static_cast<std::size_t>(metrics));
   for (int m = 0; m < metrics; ++m) {
-    counters.push_back(std::make_unique<pytheus::Counter>(
-        "scaling_" + std::to_string(m) + "_total", "Scaling load.", pytheus::LabelNames{"k"},
-        pytheus::LabelDefaults{}, &reg));
+    counters.push_back(std::make_unique<pytheus::Counter>("scaling_" + std::to_string(m) + "_total",
+                                                          "Scaling load.", pytheus::LabelNames{"k"},
+                                                          pytheus::LabelDefaults{}, &reg));
   }
   std::vector<double> latencies;
   const auto start = Clock::now();
@@ -125,20 +125,27 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const std::string v = argv[i + 1];
-    if (k == "--nodes") a.nodes = parse_ports(v);
-    else if (k == "--config") a.config = nlohmann::json::parse(v);
-    else if (k == "--procs") a.procs = std::atoi(v.c_str());
-    else if (k == "--series") a.series = std::atoi(v.c_str());
-    else if (k == "--seconds") a.seconds = std::atof(v.c_str());
-    else if (k == "--interval-ms") a.interval_ms = std::atoi(v.c_str());
+    if (k == "--nodes")
+      a.nodes = parse_ports(v);
+    else if (k == "--config")
+      a.config = nlohmann::json::parse(v);
+    else if (k == "--procs")
+      a.procs = std::atoi(v.c_str());
+    else if (k == "--series")
+      a.series = std::atoi(v.c_str());
+    else if (k == "--seconds")
+      a.seconds = std::atof(v.c_str());
+    else if (k == "--interval-ms")
+      a.interval_ms = std::atoi(v.c_str());
     else {
       std::fprintf(stderr, "unknown argument %s\n", k.c_str());
       return 2;
     }
   }
   if (a.nodes.empty() || !a.config.is_object()) {
-    std::fprintf(stderr, "usage: redis_scaling --nodes P1,P2 --config JSON [--procs N] "
-                         "[--series D] [--seconds S] [--interval-ms I]\n");
+    std::fprintf(stderr,
+                 "usage: redis_scaling --nodes P1,P2 --config JSON [--procs N] "
+                 "[--series D] [--seconds S] [--interval-ms I]\n");
     return 2;
   }
   double cpu0 = 0;
@@ -181,7 +188,8 @@ int main(int argc, char** argv) {
   for (int p : a.nodes) cpu1 += redis_cpu(p);
   std::sort(all.begin(), all.end());
   auto pct = [&](double q) {
-    return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<std::size_t>(q * all.size()))];
+    return all.empty() ? 0.0
+                       : all[std::min(all.size() - 1, static_cast<std::size_t>(q * all.size()))];
   };
   // One JSON line per run: easy to collect into a table.
   nlohmann::json out = {{"nodes", a.nodes.size()},
