@@ -366,8 +366,9 @@ TEST_F(RedisTest, NonLiveModesKeepDeadValuesForExpireKeyTime) {
   // A collection that finds a per-process hash empty (between a process noting the key and
   // writing its first value) drops the key from the set the collection walks; the live
   // processes name their keys again, so the collection still finds it.
+  // (A collection may already have dropped it, finding the parent's hash empty: the same case.)
   RawRedis raw(server.port());
-  ASSERT_EQ(raw.integer({"DEL", "pytheus_proc_keys"}), 1);
+  raw.integer({"DEL", "pytheus_proc_keys"});
   auto value = [&] { return sample_value(collect(reg), "kept", ""); };
   EXPECT_EQ(value(), 6);
   std::this_thread::sleep_for(std::chrono::milliseconds(1500 * kTtl));
