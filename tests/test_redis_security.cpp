@@ -59,9 +59,9 @@ class StderrCapture {
 
 // The commands docs/security.md gives the backend's ACL user.
 const std::vector<std::string> kAclCommands = {
-    "+get",    "+set",   "+incrbyfloat", "+hgetall", "+hset",   "+hincrbyfloat", "+hdel",  "+del",
-    "+expire", "+multi", "+exec",        "+ping",    "+select", "+setnx",        "+hsetnx", "+eval",
-    "+hget"};
+    "+get",    "+set",   "+incrbyfloat", "+hgetall", "+hset", "+hincrbyfloat",
+    "+hdel",   "+del",   "+expire",      "+multi",   "+exec", "+ping",
+    "+select", "+setnx", "+hsetnx",      "+eval",    "+hget"};
 
 void create_user(RawRedis& admin, const std::string& user, const std::string& password) {
   std::vector<std::string> args = {"ACL", "SETUSER",      user,     "reset",

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "key_layout.hpp"
-#include "pytheus/exemplar.hpp"
 #include "native.hpp"
+#include "pytheus/exemplar.hpp"
 
 namespace pytheus::detail::redis {
 

@@ -40,8 +40,7 @@ bool Instance::deferred(const Slot& s) const {
 
 void Instance::change(Slot& s, bool set, double v, const ExemplarData* e) {
   if (s.keys->per_process) flusher_.ensure_running();  // the heartbeat, in every write mode
-  if (!deferred(s) &&
-      sent(s, write_through_.send_value(*s.keys, set, v, s.created_to_send(), e))) {
+  if (!deferred(s) && sent(s, write_through_.send_value(*s.keys, set, v, s.created_to_send(), e))) {
     return;
   }
   dirtied(set ? store_.set(s, v) : store_.add(s, v, e));

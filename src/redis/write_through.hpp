@@ -8,8 +8,8 @@
 #include "config.hpp"
 #include "health.hpp"
 #include "key_layout.hpp"
-#include "pytheus/exemplar.hpp"
 #include "native.hpp"
+#include "pytheus/exemplar.hpp"
 #include "sentinel.hpp"
 
 namespace pytheus::detail::redis {
