@@ -13,13 +13,6 @@
 #include "prometheus_harness.hpp"
 #include "redis_test_helpers.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-// The Redis test forks processes that then start threads (their flusher).
-extern "C" const char* __tsan_default_options() {
-  return "die_after_fork=0";
-}
-#endif
-
 using namespace std::chrono_literals;
 using pytheus_test::PrometheusOptions;
 using pytheus_test::PrometheusServer;

@@ -20,12 +20,6 @@
 #include "redis_test_helpers.hpp"
 #endif
 
-#if defined(__SANITIZE_THREAD__) && defined(PYTHEUS_TEST_REDIS)
-extern "C" const char* __tsan_default_options() {
-  return "die_after_fork=0";
-}
-#endif
-
 using namespace std::chrono_literals;
 using pytheus_test::PrometheusOptions;
 using pytheus_test::PrometheusServer;

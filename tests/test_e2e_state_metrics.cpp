@@ -24,13 +24,6 @@
 #include "redis_test_helpers.hpp"
 
 using namespace std::chrono_literals;
-#if defined(__SANITIZE_THREAD__)
-// Forked workers start threads (their flusher); TSan's default is to kill such children.
-extern "C" const char* __tsan_default_options() {
-  return "die_after_fork=0";
-}
-#endif
-
 using namespace pytheus;
 using pytheus_test::PrometheusOptions;
 using pytheus_test::PrometheusServer;

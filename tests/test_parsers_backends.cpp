@@ -36,13 +36,6 @@
 #include "pytheus/stateset.hpp"
 #include "redis_test_helpers.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-// Forked workers start threads (their flusher); TSan's default is to kill such children.
-extern "C" const char* __tsan_default_options() {
-  return "die_after_fork=0";
-}
-#endif
-
 using namespace pytheus;
 
 namespace {

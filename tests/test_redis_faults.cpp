@@ -18,13 +18,6 @@
 
 #include "redis_test_helpers.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-// WorkerKilledMidFlush forks a process that then starts threads.
-extern "C" const char* __tsan_default_options() {
-  return "die_after_fork=0";
-}
-#endif
-
 using namespace pytheus;
 using pytheus_test::flush_within;
 using pytheus_test::RawRedis;

@@ -6,13 +6,6 @@
 #include "pytheus/detail/native.hpp"
 #include "redis_test_helpers.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-// These tests fork processes that then start threads (their flusher).
-extern "C" const char* __tsan_default_options() {
-  return "die_after_fork=0";
-}
-#endif
-
 using namespace pytheus;
 using pytheus_test::flush_within;
 using pytheus_test::fork_child;

@@ -15,13 +15,6 @@
 #include "child_process.hpp"
 #include "redis_test_helpers.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-// The workers are forked and then start threads (their flusher); TSan's default kills them.
-extern "C" const char* __tsan_default_options() {
-  return "die_after_fork=0";
-}
-#endif
-
 using namespace pytheus;
 using pytheus_test::ChildProcess;
 using pytheus_test::fork_child;
