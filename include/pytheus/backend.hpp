@@ -130,7 +130,7 @@ struct MetricInfo {
   double created = 0;
   /// For a histogram with native buckets, their options (schema already resolved from any
   /// bucket_factor): its HistogramBackend computes each observation's native bucket.
-  std::optional<NativeHistogramOptions> native;
+  std::optional<NativeHistogramOptions> native{};
 };
 
 /// Backend is the interface of one stored value as the library sees it. Protocol types that
