@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "child_process.hpp"
+#include "every_backend.hpp"
 #include "prometheus_harness.hpp"
 #include "pytheus/backends/file.hpp"
 #include "pytheus/backends/redis.hpp"
@@ -39,26 +40,7 @@ struct Metrics {
   Counter jobs{"jobs_total", "Jobs.", {"kind"}, {}, &reg};
 };
 
-class StateMetricsE2E : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    unsetenv(kBackendClassEnv);
-    unsetenv(kBackendConfigEnv);
-    set_created_samples(true);
-    if (GetParam() == "memory") {
-      load_backend("SingleProcessBackend", BackendConfig::object());
-    } else if (GetParam() == "redis") {
-      redis_ = std::make_unique<pytheus_test::RedisServer>();
-      load_backend("MultiProcessRedisBackend", redis_->config());
-    } else {
-      load_backend("MultiProcessFileBackend", {{"directory", dir_.path().string()}});
-    }
-  }
-  void TearDown() override { load_backend("SingleProcessBackend", BackendConfig::object()); }
-
-  pytheus_test::TempDir dir_{"pytheus-e2e-state"};
-  std::unique_ptr<pytheus_test::RedisServer> redis_;
-};
+class StateMetricsE2E : public pytheus_test::OnEveryBackend {};
 
 }  // namespace
 
@@ -135,5 +117,5 @@ TEST_P(StateMetricsE2E, InfoEnumStateSetAndCreatedAreQueryable) {
             true);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StateMetricsE2E, ::testing::Values("memory", "redis", "file"),
-                         [](const auto& p) { return p.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, StateMetricsE2E, pytheus_test::kEveryBackend,
+                         pytheus_test::backend_param_name);

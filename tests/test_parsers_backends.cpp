@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "every_backend.hpp"
 #include "pytheus/backends/file.hpp"
 #include "pytheus/backends/redis.hpp"
 #include "pytheus/enum.hpp"
@@ -304,28 +305,7 @@ void compare(const std::string& what, const std::map<SampleKey, double>& got,
   EXPECT_EQ(got.size(), expected) << what;
 }
 
-class EveryParserTest : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    unsetenv(kBackendClassEnv);
-    unsetenv(kBackendConfigEnv);
-    set_created_samples(true);
-    if (GetParam() == "memory") {
-      load_backend("SingleProcessBackend", BackendConfig::object());
-    } else if (GetParam() == "redis") {
-      redis_ = std::make_unique<pytheus_test::RedisServer>();
-      load_backend("MultiProcessRedisBackend", redis_->config());
-    } else {
-      load_backend("MultiProcessFileBackend", {{"directory", dir_.path().string()}});
-    }
-  }
-  void TearDown() override { load_backend("SingleProcessBackend", BackendConfig::object()); }
-
-  bool multi_process() const { return GetParam() != "memory"; }
-
-  pytheus_test::TempDir dir_{"pytheus-parsers"};
-  std::unique_ptr<pytheus_test::RedisServer> redis_;
-};
+class EveryParserTest : public pytheus_test::OnEveryBackend {};
 
 }  // namespace
 
@@ -375,5 +355,5 @@ TEST_P(EveryParserTest, OutputParsesAndReadsBackWhatWasRecorded) {
   compare(GetParam() + " openmetrics", om_samples, model.samples(), true);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, EveryParserTest, ::testing::Values("memory", "redis", "file"),
-                         [](const auto& p) { return p.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, EveryParserTest, pytheus_test::kEveryBackend,
+                         pytheus_test::backend_param_name);

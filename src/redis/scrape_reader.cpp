@@ -38,7 +38,7 @@ struct SeriesAcc {
   std::vector<double> v;            // one per key
   double created = 0;               // the earliest creation time, 0 when unknown
   // A counter's latest exemplar ([0]), or a histogram's per bucket.
-  std::vector<std::optional<Exemplar>> exemplars;
+  std::vector<std::optional<Exemplar>> exemplars{};
 };
 
 // Accumulates the series of one metric from the replies of its keys.
