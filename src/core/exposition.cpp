@@ -266,16 +266,13 @@ class TextWriter final : public MetricWriter {
   NameClaims claims_;
 };
 
-// Checks the family names streamed into a component's writer (the same checks TextWriter
-// makes) and forwards everything.
-class ClaimingWriter final : public MetricWriter {
+// Passes everything a collector streams on to `out_`; a subclass changes what it needs.
+class ForwardingWriter : public MetricWriter {
  public:
-  explicit ClaimingWriter(MetricWriter& out) : out_(out) {}
+  explicit ForwardingWriter(MetricWriter& out) : out_(out) {}
 
   void family(std::string_view name, std::string_view help, MetricType type,
               std::string_view unit) override {
-    name_.assign(name);
-    claims_.claim(name_, type);
     out_.family(name, help, type, unit);
   }
   void sample(std::string_view suffix, const LabelView* labels, std::size_t count,
@@ -288,8 +285,24 @@ class ClaimingWriter final : public MetricWriter {
     out_.native_histogram(labels, count, buckets);
   }
 
- private:
+ protected:
   MetricWriter& out_;
+};
+
+// Checks the family names streamed into a component's writer (the same checks TextWriter
+// makes) and forwards everything.
+class ClaimingWriter final : public ForwardingWriter {
+ public:
+  using ForwardingWriter::ForwardingWriter;
+
+  void family(std::string_view name, std::string_view help, MetricType type,
+              std::string_view unit) override {
+    name_.assign(name);
+    claims_.claim(name_, type);
+    out_.family(name, help, type, unit);
+  }
+
+ private:
   std::string name_;
   NameClaims claims_;
 };
@@ -329,9 +342,10 @@ void validate_families(const std::vector<MetricFamily>& families) {
 
 // Puts a registry's prefix before the family names it yields, so that registries with
 // different prefixes can share one TextWriter (and its one-block-per-family check).
-class PrefixedWriter final : public MetricWriter {
+class PrefixedWriter final : public ForwardingWriter {
  public:
-  PrefixedWriter(MetricWriter& out, std::string prefix) : out_(out), prefix_(std::move(prefix)) {}
+  PrefixedWriter(MetricWriter& out, std::string prefix)
+      : ForwardingWriter(out), prefix_(std::move(prefix)) {}
 
   void family(std::string_view name, std::string_view help, MetricType type,
               std::string_view unit) override {
@@ -353,14 +367,8 @@ class PrefixedWriter final : public MetricWriter {
     }
     out_.sample(suffix, labels, count, value);
   }
-  void exemplar(const Exemplar& e) override { out_.exemplar(e); }
-  void native_histogram(const LabelView* labels, std::size_t count,
-                        const NativeBuckets& buckets) override {
-    out_.native_histogram(labels, count, buckets);
-  }
 
  private:
-  MetricWriter& out_;
   const std::string prefix_;
   std::string name_;
   std::string raw_;
