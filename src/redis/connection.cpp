@@ -276,4 +276,25 @@ Reply read_keys(Connection& c, const std::vector<KeyToRead>& keys, std::string_v
   return result;
 }
 
+std::vector<Reply> run_pipeline(Connection& c, const std::vector<std::vector<std::string>>& cmds) {
+  for (const auto& cmd : cmds) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const std::string& a : cmd) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    c.append(static_cast<int>(argv.size()), argv.data(), lens.data());
+  }
+  std::vector<Reply> replies;
+  if (cmds.empty()) return replies;
+  if (!c.send()) return {};
+  for (std::size_t i = 0; i < cmds.size(); ++i) {
+    Reply r = c.read();
+    if (!r) return {};
+    replies.push_back(std::move(r));
+  }
+  return replies;
+}
+
 }  // namespace pytheus::detail::redis

@@ -119,4 +119,8 @@ struct KeyToRead {
 // or null when the connection failed.
 Reply read_keys(Connection& c, const std::vector<KeyToRead>& keys, std::string_view ttl);
 
+// Sends `cmds` (each an argument list) as one pipeline and returns their replies, or an empty
+// vector when the connection failed (c.error() says why).
+std::vector<Reply> run_pipeline(Connection& c, const std::vector<std::vector<std::string>>& cmds);
+
 }  // namespace pytheus::detail::redis

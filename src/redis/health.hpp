@@ -14,6 +14,7 @@ struct Counters {
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<std::uint64_t> invalid_fields{0};
   std::atomic<std::uint64_t> flushes{0};
+  std::atomic<std::uint64_t> redirections{0};
 };
 
 // This process's counters; never destroyed (backend objects may count until exit).
