@@ -13,14 +13,6 @@
 #include "redis_cluster.hpp"
 #include "redis_test_helpers.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-// These tests fork processes that then start threads (their flusher); TSan's default is to
-// kill such children.
-extern "C" const char* __tsan_default_options() {
-  return "die_after_fork=0";
-}
-#endif
-
 using namespace pytheus;
 using pytheus_test::fork_child;
 using pytheus_test::kHeavyIterations;

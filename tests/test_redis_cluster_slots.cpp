@@ -2,6 +2,7 @@
 // expected slots are what CLUSTER KEYSLOT answers on Redis 7.0.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 #include <string>
 #include <vector>
@@ -57,6 +58,67 @@ TEST(RedisClusterSlots, EveryKeyOfAMetricSharesOneSlot) {
   EXPECT_EQ(metric_key(KeySpace(std::nullopt, true), "jobs_total"), "{jobs_total}");
   EXPECT_EQ(cluster_sequence_key("svc-lat", sequence_key(cluster, "host", 12, 34)),
             "{svc-lat}:svc-pytheus_flush_seq:host:12:34");
+}
+
+// Every key one metric owns, on the write path (Keys) and on the read path (the scrape's key
+// functions), lands in the slot of the metric's hash tag: values, buckets, count and sum,
+// per-process hashes, creation times, exemplars and native buckets.
+TEST(RedisClusterSlots, EveryKeyAMetricOwnsIsInItsSlot) {
+  const KeySpace cluster(std::string("svc"), true);
+  const int slot = key_slot("svc-lat");
+  std::vector<std::string> owned;
+  auto add = [&](const Keys& k) {
+    owned.insert(owned.end(), k.keys.begin(), k.keys.end());
+    for (const std::string* extra : {&k.created_key, &k.exemplar_key, &k.native_key}) {
+      if (!extra->empty()) owned.push_back(*extra);
+    }
+  };
+  MetricInfo m;
+  m.name = "lat";
+  m.labels = {{"route", "/a"}};
+  m.type = MetricType::histogram;
+  m.native = NativeHistogramOptions{};
+  const std::vector<double> bounds = {0.5, 1, std::numeric_limits<double>::infinity()};
+  const Keys h = histogram_keys(cluster, m, bounds);
+  EXPECT_FALSE(h.created_key.empty());
+  EXPECT_FALSE(h.exemplar_key.empty());
+  EXPECT_FALSE(h.native_key.empty());
+  add(h);
+  m.native.reset();
+  add(histogram_keys(cluster, m, {}));  // a summary
+  m.type = MetricType::counter;
+  const Keys c = value_keys(cluster, m, std::nullopt);
+  EXPECT_FALSE(c.created_key.empty());
+  EXPECT_FALSE(c.exemplar_key.empty());
+  add(c);
+  add(value_keys(cluster, m, std::string_view("bucket")));
+  m.type = MetricType::gauge;
+  add(value_keys(cluster, m, std::nullopt));
+  for (GaugeMode mode :
+       {GaugeMode::all, GaugeMode::livesum, GaugeMode::mostrecent, GaugeMode::livemostrecent}) {
+    add(per_process_keys(cluster, m, mode, "12@host"));
+    for (const std::string& k : per_process_metric_keys(cluster, "lat", mode)) owned.push_back(k);
+  }
+  for (MetricType t :
+       {MetricType::counter, MetricType::gauge, MetricType::histogram, MetricType::summary}) {
+    for (const std::string& k : metric_keys(cluster, "lat", t, bounds)) owned.push_back(k);
+  }
+  owned.push_back(created_key(cluster, "lat"));
+  owned.push_back(exemplar_key(cluster, "lat"));
+  owned.push_back(native_key(cluster, "lat"));
+  owned.push_back(stamp_key_of(per_process_metric_keys(cluster, "lat", GaugeMode::all)[0]));
+  owned.push_back(cluster_sequence_key("svc-lat", sequence_key(cluster, "host", 12, 34)));
+  const std::vector<std::string> suffixes = {"",         ":0.5",     ":1",         ":+Inf",
+                                             ":count",   ":sum",     ":bucket",    ":proc",
+                                             ":proc_ts", ":created", ":exemplars", ":native"};
+  for (const std::string& suffix : suffixes) {
+    EXPECT_NE(std::find(owned.begin(), owned.end(), "{svc-lat}" + suffix), owned.end())
+        << "no key " << suffix << " checked";
+  }
+  for (const std::string& k : owned) {
+    EXPECT_EQ(key_slot(k), slot) << k;
+    EXPECT_EQ(k.rfind("{svc-lat}", 0), 0u) << k;
+  }
 }
 
 TEST(RedisClusterSlots, BookkeepingKeysShareTheTagPytheus) {

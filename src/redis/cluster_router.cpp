@@ -191,13 +191,15 @@ void ClusterRouter::reset() {
   ready_ = false;
 }
 
-bool ClusterRouter::transact(std::vector<Txn>& txns, std::string& why) {
+bool ClusterRouter::transact(std::vector<Txn>& txns, std::string& why, int max_unstable) {
   for (Txn& t : txns) {
     t.state = Txn::State::pending;
     t.exec.reset();
     t.error.clear();
+    t.unstable = false;
   }
   std::vector<int> ask(txns.size(), -1);
+  std::vector<int> unstable(txns.size(), 0);  // TRYAGAIN answers per transaction
   for (int round = 0;; ++round) {
     std::map<int, std::vector<std::size_t>> by_node;
     for (std::size_t i = 0; i < txns.size(); ++i) {
@@ -308,6 +310,13 @@ bool ClusterRouter::transact(std::vector<Txn>& txns, std::string& why) {
         } else if (starts_with(text, "ASK ")) {
           counters().redirections.fetch_add(1, std::memory_order_relaxed);
           ask[list[k]] = redirect_target(text, slot);
+        } else if (starts_with(text, "TRYAGAIN") && ++unstable[list[k]] >= max_unstable) {
+          counters().redirections.fetch_add(1, std::memory_order_relaxed);
+          t.state = Txn::State::not_applied;
+          t.unstable = true;
+          t.error = "slot " + std::to_string(t.slot) +
+                    " is being migrated and this transaction's keys are not all on one node (" +
+                    text + ")";
         } else if (transient(text)) {
           counters().redirections.fetch_add(1, std::memory_order_relaxed);
           wait = true;

@@ -45,11 +45,17 @@ class ClusterRouter {
     State state = State::pending;
     Reply exec;         // EXEC's reply once applied
     std::string error;  // why, when not applied or unknown
+    // Not applied because its slot is being migrated and the transaction's keys are not all
+    // on one of the two nodes (TRYAGAIN `max_unstable` times): keys split between source and
+    // target by a MIGRATE under way, or keys that exist on neither (a transaction naming a
+    // key that does not exist is refused on both nodes until the migration ends).
+    bool unstable = false;
   };
   // Runs every transaction. True when all were applied; else `why` names the first failure
   // and each Txn's state says what happened to it (unknown: its connection failed after it
-  // was sent, so it may have been applied).
-  bool transact(std::vector<Txn>& txns, std::string& why);
+  // was sent, so it may have been applied). A transaction answered TRYAGAIN `max_unstable`
+  // times is given up (Txn::unstable) rather than retried for the whole migration.
+  bool transact(std::vector<Txn>& txns, std::string& why, int max_unstable);
 
   // Runs `cmds`, each routed by its argv[1]; their replies in order, or an empty vector (and
   // `why`) when a node could not be reached.

@@ -76,6 +76,20 @@ bool timed_out(const std::string& why) {
   return why.rfind("timed out", 0) == 0;
 }
 
+// TRYAGAIN answers a cluster transaction gets before it is given up for now (see
+// ClusterRouter::Txn::unstable): about 60 ms of backoff.
+constexpr int kUnstableRounds = 3;
+
+// A reply made here for a key known not to exist: what HGETALL (an empty array), GET (nil) or
+// EXPIRE (0) would have answered. Allocated as hiredis 0.14 allocates its own (malloc), so
+// that freeReplyObject frees it.
+redisReply* absent_reply(int type) {
+  auto* r = static_cast<redisReply*>(std::calloc(1, sizeof(redisReply)));
+  if (r == nullptr) throw std::bad_alloc();
+  r->type = type;
+  return r;
+}
+
 }  // namespace
 
 bool Flusher::flush(std::string& why, bool force) {
@@ -337,31 +351,31 @@ void Flusher::append_entry(Connection& c, const Entry& e, std::size_t& cmds) {
       ++cmds;
     }
     if (!k.created_key.empty()) {  // a series created again gets a new time
-      append_delete(control_, k.created_key, k.field);
+      append_delete(c, k.created_key, k.field);
       ++cmds;
     }
     for (const std::string& field : k.exemplar_fields) {
-      append_delete(control_, k.exemplar_key, field);
+      append_delete(c, k.exemplar_key, field);
       ++cmds;
     }
     return;
   }
   if (e.created != 0) {
-    append_set_if_absent(control_, k.created_key, k.field, Number(e.created));
+    append_set_if_absent(c, k.created_key, k.field, Number(e.created));
     ++cmds;
   }
   if (!k.created_key.empty()) {
-    append_expire(control_, k.created_key, ttl_);
+    append_expire(c, k.created_key, ttl_);
     ++cmds;
   }
   for (const auto& [i, x] : e.exemplars) {
     char value[kExemplarValueMax];
     const std::size_t size = encode_exemplar_value(x, value);
-    append_exemplar(control_, k.exemplar_key, k.exemplar_fields[i], std::string_view(value, size));
+    append_exemplar(c, k.exemplar_key, k.exemplar_fields[i], std::string_view(value, size));
     ++cmds;
   }
   if (!e.exemplars.empty()) {
-    append_expire(control_, k.exemplar_key, ttl_);
+    append_expire(c, k.exemplar_key, ttl_);
     ++cmds;
   }
   if (!k.histogram) {
@@ -396,11 +410,10 @@ void Flusher::append_entry(Connection& c, const Entry& e, std::size_t& cmds) {
     }
     if (!e.native.empty() && !k.native_key.empty()) {
       for (const NativeDelta& d : e.native) {
-        append_incr(control_, k.native_key, native_field(d, k.field),
-                    Number(static_cast<double>(d.n)));
+        append_incr(c, k.native_key, native_field(d, k.field), Number(static_cast<double>(d.n)));
         ++cmds;
       }
-      append_expire(control_, k.native_key, ttl_);
+      append_expire(c, k.native_key, ttl_);
       ++cmds;
     }
   }
@@ -634,7 +647,10 @@ bool Flusher::deliver_cluster(std::string& why) {
     txns.push_back(std::move(t));
     tags.push_back(&tag);
   }
-  const bool all = router_->transact(txns, why);
+  // A transaction refused with TRYAGAIN a few times (its slot migrating, and it writes a key
+  // that exists on neither node yet, or one a MIGRATE is moving) stays pending for the next
+  // flush instead of holding the flusher for the whole migration.
+  const bool all = router_->transact(txns, why, kUnstableRounds);
   std::vector<bool> drop(batch_.size(), false);
   std::size_t k = 0;
   for (const auto& [tag, entries] : groups) {
@@ -699,28 +715,108 @@ void Flusher::drop_entries(const std::string& tag) {
 // read_keys on a cluster: one transaction per slot (a metric's keys are all in one, so each
 // metric is read at one instant), one pipeline per node, and the replies put back in the
 // order of `keys` as one array, as read_keys returns them.
+//
+// A slot being migrated refuses (TRYAGAIN) a transaction whose keys are not all on the node
+// asked: on the source while some have moved, on the target (after ASK) while some have not,
+// and on both for a key that does not exist at all (a metric's exemplar or creation-time
+// hash never written, a bucket never reached). Those keys are looked up one by one (EXISTS,
+// a single-key command that ASK serves) and left out of the slot's transaction, which then
+// reads the others atomically; their replies are made here ("absent"). A key absent from both
+// nodes stays absent until the migration ends: every write of ours is a transaction on at
+// least two keys (the flush sequence key and the metric's), and Redis refuses such a
+// transaction on both nodes while one of its keys exists on neither. Keys split by a MIGRATE
+// under way are waited for: the transaction is tried again, all within command_timeout_ms.
 Reply Flusher::read_cluster(const std::vector<KeyToRead>& keys, std::string& why) {
+  struct SlotRead {
+    int slot = 0;
+    std::vector<std::size_t> all;   // indexes into `keys`
+    std::vector<std::size_t> read;  // those in the transaction (the others are absent)
+    Reply exec;
+    bool done = false;
+  };
   std::map<int, std::vector<std::size_t>> by_slot;
   for (std::size_t i = 0; i < keys.size(); ++i) by_slot[key_slot(*keys[i].key)].push_back(i);
-  std::vector<ClusterRouter::Txn> txns;
-  txns.reserve(by_slot.size());
-  for (const auto& [slot, idx] : by_slot) {
-    ClusterRouter::Txn t;
-    t.slot = slot;
-    t.append = [this, &keys, &idx = idx](Connection& c) {
-      for (std::size_t i : idx) {
-        const char* argv[2] = {keys[i].hash ? "HGETALL" : "GET", keys[i].key->data()};
-        const std::size_t lens[2] = {keys[i].hash ? 7u : 3u, keys[i].key->size()};
-        c.append(2, argv, lens);
-        append_expire(c, *keys[i].key, ttl_);
-      }
-      return 2 * idx.size();
-    };
-    txns.push_back(std::move(t));
+  std::vector<SlotRead> slots;
+  slots.reserve(by_slot.size());
+  for (auto& [slot, idx] : by_slot) {
+    SlotRead s;
+    s.slot = slot;
+    s.read = idx;
+    s.all = std::move(idx);
+    slots.push_back(std::move(s));
   }
-  if (!router_->transact(txns, why)) {
-    if (!router_->ready()) health_.mark_down(why);
-    return nullptr;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.command_timeout_ms);
+  for (;;) {
+    std::vector<ClusterRouter::Txn> txns;
+    std::vector<SlotRead*> of;
+    for (SlotRead& s : slots) {
+      if (s.done) continue;
+      if (s.read.empty()) {  // nothing of it exists: nothing to read
+        s.done = true;
+        continue;
+      }
+      ClusterRouter::Txn t;
+      t.slot = s.slot;
+      t.append = [this, &keys, &idx = s.read](Connection& c) {
+        for (std::size_t i : idx) {
+          const char* argv[2] = {keys[i].hash ? "HGETALL" : "GET", keys[i].key->data()};
+          const std::size_t lens[2] = {keys[i].hash ? 7u : 3u, keys[i].key->size()};
+          c.append(2, argv, lens);
+          append_expire(c, *keys[i].key, ttl_);
+        }
+        return 2 * idx.size();
+      };
+      txns.push_back(std::move(t));
+      of.push_back(&s);
+    }
+    if (txns.empty()) break;
+    router_->transact(txns, why, kUnstableRounds);
+    std::vector<std::vector<std::string>> exists;
+    std::vector<SlotRead*> migrating;
+    bool failed = false;
+    for (std::size_t k = 0; k < txns.size(); ++k) {
+      SlotRead& s = *of[k];
+      if (txns[k].state == ClusterRouter::Txn::State::applied) {
+        s.exec = std::move(txns[k].exec);
+        s.done = true;
+        if (s.exec->elements != 2 * s.read.size()) {
+          why = "a read transaction answered " + std::to_string(s.exec->elements) +
+                " replies, not " + std::to_string(2 * s.read.size());
+          return nullptr;
+        }
+      } else if (txns[k].unstable) {
+        migrating.push_back(&s);
+        for (std::size_t i : s.all) exists.push_back({"EXISTS", *keys[i].key});
+      } else {
+        failed = true;
+      }
+    }
+    if (failed) {
+      if (!router_->ready()) health_.mark_down(why);
+      return nullptr;
+    }
+    if (migrating.empty()) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      why = "slot " + std::to_string(migrating[0]->slot) +
+            " is being migrated and its keys could not be read in one transaction within "
+            "command_timeout_ms (" +
+            why + ")";
+      return nullptr;
+    }
+    std::vector<Reply> found = router_->run(exists, why);
+    if (found.empty()) {
+      if (!router_->ready()) health_.mark_down(why);
+      return nullptr;
+    }
+    std::size_t f = 0;
+    for (SlotRead* s : migrating) {
+      s->read.clear();
+      for (std::size_t i : s->all) {
+        const redisReply* r = found[f++].get();
+        if (r->type != REDIS_REPLY_INTEGER || r->integer != 0) s->read.push_back(i);
+      }
+    }
   }
   // The array is assembled from the transactions' elements, which are moved out of them
   // (hiredis 0.14 allocates replies with malloc and frees a null element as nothing).
@@ -734,19 +830,17 @@ Reply Flusher::read_cluster(const std::vector<KeyToRead>& keys, std::string& why
     throw std::bad_alloc();
   }
   Reply result(out);
-  std::size_t k = 0;
-  for (const auto& [slot, idx] : by_slot) {
-    redisReply* exec = txns[k++].exec.get();
-    if (exec->elements != 2 * idx.size()) {
-      why = "a read transaction answered " + std::to_string(exec->elements) + " replies, not " +
-            std::to_string(2 * idx.size());
-      return nullptr;
+  for (SlotRead& s : slots) {
+    for (std::size_t j = 0; j < s.read.size(); ++j) {
+      out->element[2 * s.read[j]] = s.exec->element[2 * j];
+      out->element[2 * s.read[j] + 1] = s.exec->element[2 * j + 1];
+      s.exec->element[2 * j] = nullptr;
+      s.exec->element[2 * j + 1] = nullptr;
     }
-    for (std::size_t j = 0; j < idx.size(); ++j) {
-      out->element[2 * idx[j]] = exec->element[2 * j];
-      out->element[2 * idx[j] + 1] = exec->element[2 * j + 1];
-      exec->element[2 * j] = nullptr;
-      exec->element[2 * j + 1] = nullptr;
+    for (std::size_t i : s.all) {
+      if (out->element[2 * i] != nullptr) continue;
+      out->element[2 * i] = absent_reply(keys[i].hash ? REDIS_REPLY_ARRAY : REDIS_REPLY_NIL);
+      out->element[2 * i + 1] = absent_reply(REDIS_REPLY_INTEGER);
     }
   }
   return result;

@@ -55,7 +55,7 @@ class MetricReader {
     std::string canonical = field_of(label_names_, values);
     if (by_field_.count(canonical)) return;
     by_field_.emplace(std::move(canonical), order_.size());
-    order_.push_back({values, std::vector<double>(nkeys_, 0), {}});
+    order_.push_back({values, std::vector<double>(nkeys_, 0), 0, {}});
     local_ = order_.size();
   }
 
@@ -172,7 +172,7 @@ class MetricReader {
 
  private:
   void add_string(std::size_t index, const std::string& key, const redisReply* r) {
-    if (order_.empty()) order_.push_back({{}, std::vector<double>(nkeys_, 0), {}});
+    if (order_.empty()) order_.push_back({{}, std::vector<double>(nkeys_, 0), 0, {}});
     if (r->type == REDIS_REPLY_NIL) return;
     double v = 0;
     if (r->type != REDIS_REPLY_STRING || !parse_number(r->str, r->len, v)) {
@@ -210,7 +210,7 @@ class MetricReader {
           }
         }
         it = by_field_.emplace(p.canonical, order_.size()).first;
-        order_.push_back({std::move(values), std::vector<double>(nkeys_, 0), {}});
+        order_.push_back({std::move(values), std::vector<double>(nkeys_, 0), 0, {}});
       }
       order_[it->second].v[index] += v;  // same label set in another key order: merged
     }
