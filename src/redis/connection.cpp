@@ -184,6 +184,12 @@ bool Connection::closed_by_peer() const {
   return ::poll(&p, 1, 0) != 0;
 }
 
+Reply Connection::read_buffered() {
+  void* r = nullptr;
+  if (redisGetReplyFromReader(ctx_, &r) != REDIS_OK) return nullptr;
+  return Reply(static_cast<redisReply*>(r));
+}
+
 Reply Connection::read() {
   void* r = nullptr;
   if (redisGetReply(ctx_, &r) != REDIS_OK || r == nullptr) {

@@ -81,6 +81,10 @@ class Connection {
 
   // Reads one reply; null when the connection failed (error() says why).
   Reply read();
+  // A reply already read off the socket and buffered, without any I/O; null when none.
+  Reply read_buffered();
+  // The socket (to wait for it to become readable); -1 when closed.
+  int fd() const { return ctx_ != nullptr ? ctx_->fd : -1; }
 
  private:
   redisContext* ctx_ = nullptr;
