@@ -222,7 +222,8 @@ void SwitchWatcher::main() {
       std::string why;
       std::string all;
       bool ok = false;
-      for (std::size_t k = 0; k < n && !ok; ++k) {
+      // Checking for a stop between sentinels keeps exit waiting for one attempt at most.
+      for (std::size_t k = 0; k < n && !ok && !stopping(); ++k) {
         const std::size_t i = (at + k) % n;
         if (subscribe(c, i, why)) {
           at = i;
@@ -232,6 +233,7 @@ void SwitchWatcher::main() {
         }
       }
       if (!ok) {
+        if (stopping()) break;
         log_once("switch-master", "cannot subscribe to +switch-master on any sentinel (" + all +
                                       "); a failover is followed when a connection fails");
         pause(health_.retry_ms());
