@@ -153,6 +153,46 @@ TEST_F(RedisClusterTest, PerProcessGaugesKeepTheirBookkeepingInOneSlot) {
   EXPECT_EQ(owner.run({"EXISTS", "{pytheus}_proc_keys"})->integer, 1);
 }
 
+// A flush transaction that would create a key in a migrating slot (here the metric's first
+// exemplar, its :exemplars hash) is refused on both nodes until the migration ends: it stays
+// pending, the metric's other flushes wait behind it, and once the slot has its new owner it
+// is applied, once. Scrapes meanwhile read what is there (the key absent from both nodes is
+// left out of the read transaction).
+TEST_F(RedisClusterTest, AFlushThatCreatesAKeyWaitsForTheMigrationToEnd) {
+  RedisCluster cluster;
+  load_backend("MultiProcessRedisBackend", cluster.config({{"flush_interval_ms", 600000}}));
+  CollectorRegistry reg;
+  Counter jobs("jobs_total", "Jobs.", {}, {}, &reg);
+  jobs.inc();
+  ASSERT_TRUE(MultiProcessRedisBackend::flush());  // value, creation time, sequence key
+  const int slot = cluster.slot_of("{jobs_total}");
+  const std::size_t to = (cluster.owner(slot) + 1) % cluster.size();
+  cluster.begin_migration(slot, to);
+  jobs.inc();  // existing keys only: applied on the source
+  EXPECT_TRUE(MultiProcessRedisBackend::flush());
+  EXPECT_EQ(sample_value(collect(reg), "jobs_total", ""), 2);
+  jobs.inc(1, {{"trace_id", "abc"}});  // creates jobs_total's :exemplars hash
+  EXPECT_FALSE(MultiProcessRedisBackend::flush());
+  EXPECT_EQ(sample_value(collect(reg), "jobs_total", ""), 2);
+  cluster.move_keys(slot);
+  EXPECT_FALSE(MultiProcessRedisBackend::flush());
+  EXPECT_EQ(sample_value(collect(reg), "jobs_total", ""), 2);
+  cluster.finish_migration(slot);
+  EXPECT_TRUE(MultiProcessRedisBackend::flush());
+  auto f = collect(reg);
+  EXPECT_EQ(sample_value(f, "jobs_total", ""), 3);
+  bool exemplar = false;
+  for (const MetricFamily& fam : f) {
+    for (const Sample& smp : fam.samples) {
+      exemplar =
+          exemplar || (fam.name == "jobs_total" && smp.exemplar &&
+                       smp.exemplar->labels.size() == 1 && smp.exemplar->labels[0].second == "abc");
+    }
+  }
+  EXPECT_TRUE(exemplar);
+  EXPECT_EQ(cluster.owner(slot), to);
+}
+
 TEST_F(RedisClusterTest, FourProcessesCountExactlyWhileSlotsMove) {
   RedisCluster cluster;
   constexpr int kWorkers = 4;

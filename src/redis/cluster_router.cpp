@@ -315,7 +315,8 @@ bool ClusterRouter::transact(std::vector<Txn>& txns, std::string& why, int max_u
           t.state = Txn::State::not_applied;
           t.unstable = true;
           t.error = "slot " + std::to_string(t.slot) +
-                    " is being migrated and this transaction's keys are not all on one node (" +
+                    " is being migrated and this transaction's keys are not all on one node (some "
+                    "may exist on neither yet: " +
                     text + ")";
         } else if (transient(text)) {
           counters().redirections.fetch_add(1, std::memory_order_relaxed);
