@@ -337,7 +337,7 @@ TEST_F(LabelsTest, InvalidUtf8ValueRefusedWhenTheSeriesIsCreated) {
   CollectorRegistry r;
   Counter c("c_total", "x", {"path"}, {}, &r);
   for (const std::string& bad : {std::string("a\xff", 2), std::string("a\xfe", 2),
-                                std::string("\xed\xa0\x80", 3), std::string("\xc0\xaf", 2)}) {
+                                 std::string("\xed\xa0\x80", 3), std::string("\xc0\xaf", 2)}) {
     try {
       c.labels({{"path", bad}}).inc();
       ADD_FAILURE() << "accepted an invalid value";

@@ -258,3 +258,47 @@ TEST(RedisConfig, GaugeModeAndProcessTtl) {
   EXPECT_NE(error_of({{"gauge_mode", "backend_default"}}), "");
   EXPECT_NE(error_of({{"process_ttl_s", 0}}).find("\"process_ttl_s\""), std::string::npos);
 }
+
+TEST(RedisConfig, ClusterSeeds) {
+  const Config c = parse_config(nlohmann::json::parse(
+      R"({"cluster": {"seeds": [{"host": "10.0.0.1", "port": 7000}, {"host": "10.0.0.2"}]},
+          "password": "pw", "key_prefix": "svc"})"));
+  ASSERT_TRUE(c.cluster());
+  ASSERT_EQ(c.cluster_seeds.size(), 2u);
+  EXPECT_EQ(c.cluster_seeds[0].host, "10.0.0.1");
+  EXPECT_EQ(c.cluster_seeds[0].port, 7000);
+  EXPECT_EQ(c.cluster_seeds[1].port, 6379);
+  EXPECT_EQ(c.endpoint(), "cluster (seeds 10.0.0.1:7000, 10.0.0.2:6379)");
+  EXPECT_FALSE(parse_config(nlohmann::json::object()).cluster());
+}
+
+TEST(RedisConfig, ClusterErrorsSayWhatAndWhy) {
+  auto seeds = nlohmann::json::parse(R"({"seeds": [{"host": "h", "port": 7000}]})");
+  EXPECT_TRUE(contains(error_of({{"cluster", nlohmann::json::array()}}), "\"cluster\" must be"));
+  EXPECT_TRUE(contains(error_of({{"cluster", nlohmann::json::object()}}), "at least one seed"));
+  EXPECT_TRUE(contains(error_of(nlohmann::json::parse(R"({"cluster": {"seeds": []}})")),
+                       "at least one seed"));
+  EXPECT_TRUE(contains(error_of(nlohmann::json::parse(R"({"cluster": {"nodes": []}})")),
+                       "unknown key \"nodes\""));
+  EXPECT_TRUE(contains(error_of(nlohmann::json::parse(R"({"cluster": {"seeds": [{"port": 1}]}})")),
+                       "missing \"host\""));
+  EXPECT_TRUE(contains(
+      error_of(nlohmann::json::parse(R"({"cluster": {"seeds": [{"host": "h", "port": 0}]}})")),
+      "\"port\" must be an integer from 1 to 65535"));
+  for (const char* key : {"host", "port", "unix_socket"}) {
+    nlohmann::json j = {{"cluster", seeds}};
+    j[key] = std::string(key) == "port" ? nlohmann::json(6379) : nlohmann::json("x");
+    EXPECT_TRUE(contains(error_of(j), std::string("\"") + key + "\" and \"cluster\" exclude"))
+        << key << ": " << error_of(j);
+  }
+  nlohmann::json sentinel = {
+      {"cluster", seeds}, {"sentinels", {{{"host", "s"}}}}, {"master_name", "m"}};
+  EXPECT_TRUE(contains(error_of(sentinel), "\"sentinels\" and \"cluster\" exclude"));
+  EXPECT_TRUE(contains(error_of({{"cluster", seeds}, {"db", 2}}), "\"db\" must be 0"));
+  EXPECT_TRUE(contains(error_of({{"cluster", seeds}, {"write_mode", "write_through"}}),
+                       "needs \"write_mode\": \"write_behind\""));
+  EXPECT_TRUE(contains(error_of({{"cluster", seeds}, {"wait_replicas", 1}}),
+                       "not available with \"cluster\""));
+  const std::string secret = error_of({{"cluster", seeds}, {"password", "hunter2"}, {"db", 3}});
+  EXPECT_FALSE(contains(secret, "hunter2"));
+}

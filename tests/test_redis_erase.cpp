@@ -191,13 +191,20 @@ TEST_F(RedisTest, UnlabelledSeriesEraseDeletesItsKeys) {
   RawRedis raw(server.port());
   ASSERT_EQ(raw.str({"GET", "hits_total"}), "3");
   // The protocol type itself, as the library makes its objects.
-  MultiProcessRedisBackend backend(
-      nlohmann::json::object(),
-      MetricInfo{"hits_total", "Hits.", MetricType::counter, {}, GaugeMode::backend_default, ""},
-      std::nullopt);
+  MultiProcessRedisBackend backend(nlohmann::json::object(),
+                                   MetricInfo{"hits_total",
+                                              "Hits.",
+                                              MetricType::counter,
+                                              {},
+                                              GaugeMode::backend_default,
+                                              "",
+                                              0,
+                                              std::nullopt},
+                                   std::nullopt);
   MultiProcessRedisBackend::Histogram histogram(
       nlohmann::json::object(),
-      MetricInfo{"lat", "L.", MetricType::histogram, {}, GaugeMode::backend_default, ""},
+      MetricInfo{
+          "lat", "L.", MetricType::histogram, {}, GaugeMode::backend_default, "", 0, std::nullopt},
       {1.0, std::numeric_limits<double>::infinity()});
   histogram.observe(0.5, 0);
   ASSERT_EQ(raw.str({"GET", "lat:count"}), "1");

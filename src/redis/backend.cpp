@@ -50,14 +50,15 @@ MultiProcessRedisBackend::MultiProcessRedisBackend(const BackendConfig&, const M
                              ? inst.resolve(metric.gauge_mode)
                              : GaugeMode::shared;
   if (is_per_process(mode)) {
-    detail::redis::Keys k =
-        detail::redis::per_process_keys(inst.cfg.key_prefix, metric, mode, inst.liveness().id());
+    detail::redis::Keys k = detail::redis::per_process_keys(detail::redis::key_space(inst.cfg),
+                                                            metric, mode, inst.liveness().id());
     inst.per_process_key(k.keys[0], is_live(mode));
     series_ = std::make_unique<Series>(inst, metric, std::move(k), 0);
     return;
   }
   series_ = std::make_unique<Series>(
-      inst, metric, detail::redis::value_keys(inst.cfg.key_prefix, metric, bucket), 0);
+      inst, metric, detail::redis::value_keys(detail::redis::key_space(inst.cfg), metric, bucket),
+      0);
 }
 
 MultiProcessRedisBackend::~MultiProcessRedisBackend() = default;
@@ -86,7 +87,8 @@ MultiProcessRedisBackend::Histogram::Histogram(const BackendConfig&, const Metri
                                                const std::vector<double>& bounds) {
   detail::redis::Instance& inst = current_instance();
   series_ = std::make_unique<Series>(
-      inst, metric, detail::redis::histogram_keys(inst.cfg.key_prefix, metric, bounds),
+      inst, metric,
+      detail::redis::histogram_keys(detail::redis::key_space(inst.cfg), metric, bounds),
       bounds.empty() ? 1 : bounds.size());
 }
 

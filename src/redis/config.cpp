@@ -34,6 +34,7 @@ const std::vector<std::string>& known_keys() {
                                              "sentinel_password",
                                              "wait_replicas",
                                              "wait_timeout_ms",
+                                             "cluster",
                                              "gauge_mode",
                                              "process_ttl_s"};
   return k;
@@ -142,6 +143,58 @@ void parse_sentinel(const BackendConfig& j, Config& c) {
   }
 }
 
+// "cluster": {"seeds": [{"host": H, "port": P}, ...]}. The cluster's nodes share Redis's
+// credentials; what a cluster cannot do is refused here with the reason.
+void parse_cluster(const BackendConfig& j, Config& c) {
+  auto it = j.find("cluster");
+  if (it == j.end()) return;
+  const std::string shape =
+      "\"cluster\" must be {\"seeds\": [{\"host\": string, \"port\": integer}, ...]} with at "
+      "least one seed";
+  if (!it->is_object()) config_error(shape + ", not " + it->dump());
+  for (auto f = it->begin(); f != it->end(); ++f) {
+    if (f.key() != "seeds") config_error(shape + "; unknown key \"" + f.key() + "\" in it");
+  }
+  auto seeds = it->find("seeds");
+  if (seeds == it->end() || !seeds->is_array() || seeds->empty()) {
+    config_error(shape + ", not " + it->dump());
+  }
+  for (const auto& s : *seeds) {
+    if (!s.is_object()) config_error(shape + "; found " + s.dump());
+    for (auto f = s.begin(); f != s.end(); ++f) {
+      if (f.key() != "host" && f.key() != "port") {
+        config_error(shape + "; unknown key \"" + f.key() + "\" in " + s.dump());
+      }
+    }
+    Config::ClusterSeed a;
+    auto h = s.find("host");
+    if (h == s.end() || !h->is_string() || h->get<std::string>().empty()) {
+      config_error(shape + "; bad or missing \"host\" in " + s.dump());
+    }
+    a.host = h->get<std::string>();
+    if (s.contains("port")) a.port = static_cast<int>(*int_of(s, "port", 1, 65535));
+    c.cluster_seeds.push_back(std::move(a));
+  }
+  for (const char* k : {"host", "port", "unix_socket", "sentinels"}) {
+    if (j.contains(k)) {
+      config_error(std::string("\"") + k +
+                   "\" and \"cluster\" exclude each other: the seeds name the cluster's nodes");
+    }
+  }
+  if (c.db != 0) {
+    config_error("\"db\" must be 0 with \"cluster\" (Redis Cluster has database 0 only), not " +
+                 std::to_string(c.db));
+  }
+  if (!c.write_behind) {
+    config_error(
+        "\"cluster\" needs \"write_mode\": \"write_behind\" (write-through is not available "
+        "on a cluster; docs/redis.md says why)");
+  }
+  if (c.wait_replicas != 0) {
+    config_error("\"wait_replicas\" is not available with \"cluster\" (WAIT is per node)");
+  }
+}
+
 // "wait_replicas": N and "wait_timeout_ms": WAIT after each write-behind flush.
 void parse_wait(const BackendConfig& j, Config& c) {
   if (auto v = int_of(j, "wait_replicas", 0, 1000)) c.wait_replicas = static_cast<int>(*v);
@@ -171,6 +224,14 @@ std::string Config::endpoint() const {
     std::string s = "master \"" + master_name + "\" (sentinels ";
     for (std::size_t i = 0; i < sentinels.size(); ++i) {
       s += (i == 0 ? "" : ", ") + sentinels[i].host + ":" + std::to_string(sentinels[i].port);
+    }
+    return s + ")";
+  }
+  if (cluster()) {
+    std::string s = "cluster (seeds ";
+    for (std::size_t i = 0; i < cluster_seeds.size(); ++i) {
+      s += (i == 0 ? "" : ", ") + cluster_seeds[i].host + ":" +
+           std::to_string(cluster_seeds[i].port);
     }
     return s + ")";
   }
@@ -224,6 +285,7 @@ Config parse_config(const BackendConfig& j) {
   if (c.username && !c.password) config_error("\"username\" is given without \"password\"");
   parse_sentinel(j, c);
   parse_wait(j, c);
+  parse_cluster(j, c);
   if (c.unix_socket && (j.contains("host") || j.contains("port"))) {
     config_error("\"unix_socket\" and \"host\"/\"port\" exclude each other; give one");
   }

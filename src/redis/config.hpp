@@ -47,8 +47,17 @@ struct Config {
   int wait_replicas = 0;
   int wait_timeout_ms = 0;
 
+  // Redis Cluster (cluster_router.hpp): when `cluster_seeds` is not empty the nodes and the
+  // slot map are discovered from these, and every key of a metric carries a hash tag.
+  struct ClusterSeed {
+    std::string host;
+    int port = 6379;
+  };
+  std::vector<ClusterSeed> cluster_seeds;
+  bool cluster() const { return !cluster_seeds.empty(); }
+
   // Where the server is, as messages name it: "host:port", "unix socket PATH" or
-  // "master NAME (sentinels HOST:PORT, ...)".
+  // "master NAME (sentinels HOST:PORT, ...)" or "cluster (seeds HOST:PORT, ...)".
   std::string endpoint() const;
 };
 

@@ -184,6 +184,12 @@ bool Connection::closed_by_peer() const {
   return ::poll(&p, 1, 0) != 0;
 }
 
+Reply Connection::read_buffered() {
+  void* r = nullptr;
+  if (redisGetReplyFromReader(ctx_, &r) != REDIS_OK) return nullptr;
+  return Reply(static_cast<redisReply*>(r));
+}
+
 Reply Connection::read() {
   void* r = nullptr;
   if (redisGetReply(ctx_, &r) != REDIS_OK || r == nullptr) {
@@ -274,6 +280,27 @@ Reply read_keys(Connection& c, const std::vector<KeyToRead>& keys, std::string_v
     if (i == 2 * keys.size() + 1) result = std::move(r);
   }
   return result;
+}
+
+std::vector<Reply> run_pipeline(Connection& c, const std::vector<std::vector<std::string>>& cmds) {
+  for (const auto& cmd : cmds) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const std::string& a : cmd) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    c.append(static_cast<int>(argv.size()), argv.data(), lens.data());
+  }
+  std::vector<Reply> replies;
+  if (cmds.empty()) return replies;
+  if (!c.send()) return {};
+  for (std::size_t i = 0; i < cmds.size(); ++i) {
+    Reply r = c.read();
+    if (!r) return {};
+    replies.push_back(std::move(r));
+  }
+  return replies;
 }
 
 }  // namespace pytheus::detail::redis

@@ -81,6 +81,10 @@ class Connection {
 
   // Reads one reply; null when the connection failed (error() says why).
   Reply read();
+  // A reply already read off the socket and buffered, without any I/O; null when none.
+  Reply read_buffered();
+  // The socket (to wait for it to become readable); -1 when closed.
+  int fd() const { return ctx_ != nullptr ? ctx_->fd : -1; }
 
  private:
   redisContext* ctx_ = nullptr;
@@ -118,5 +122,9 @@ struct KeyToRead {
 // EXPIRE key ttl) for each, EXEC. Returns the EXEC reply (the read replies at even indexes),
 // or null when the connection failed.
 Reply read_keys(Connection& c, const std::vector<KeyToRead>& keys, std::string_view ttl);
+
+// Sends `cmds` (each an argument list) as one pipeline and returns their replies, or an empty
+// vector when the connection failed (c.error() says why).
+std::vector<Reply> run_pipeline(Connection& c, const std::vector<std::vector<std::string>>& cmds);
 
 }  // namespace pytheus::detail::redis

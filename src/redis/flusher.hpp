@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "cluster_router.hpp"
 #include "config.hpp"
 #include "connection.hpp"
 #include "delta_store.hpp"
@@ -89,7 +91,13 @@ class Flusher {
   void append_wait();
   bool replicated(const redisReply* wait, std::string& why);
   bool confirm_replicated(std::string& why);
-  void append_entry(const Entry& e, std::size_t& cmds);
+  void append_entry(Connection& c, const Entry& e, std::size_t& cmds);
+  std::vector<Reply> run_commands(const std::vector<std::vector<std::string>>& cmds,
+                                  std::string& why);
+  Runner runner(std::string& why);
+  bool deliver_cluster(std::string& why);
+  void drop_entries(const std::string& tag);
+  Reply read_cluster(const std::vector<KeyToRead>& keys, std::string& why);
   void batch_applied();
   void new_identity();
   void start();
@@ -106,6 +114,13 @@ class Flusher {
 
   std::mutex control_mu_;
   Connection control_;
+  // On a Redis Cluster (cfg.cluster()): the routing, used instead of control_. A batch then
+  // goes out as one transaction per hash tag, each with its own sequence key; the tags whose
+  // transaction's fate is unknown (its connection failed) and every tag that has a sequence
+  // key (deleted at exit).
+  std::unique_ptr<ClusterRouter> router_;
+  std::set<std::string> maybe_applied_;
+  std::set<std::string> seq_tags_;
   std::uint64_t control_epoch_ = 0;
   std::vector<Entry> batch_;
   bool batch_sent_ = false;  // its EXEC may have been applied: look the sequence key up

@@ -53,6 +53,7 @@ void reset_counters_in_child() {
   c.dropped.store(0);
   c.invalid_fields.store(0);
   c.flushes.store(0);
+  c.redirections.store(0);
 }
 
 Health::Health(std::string endpoint, int retry_ms)

@@ -14,6 +14,7 @@ struct Counters {
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<std::uint64_t> invalid_fields{0};
   std::atomic<std::uint64_t> flushes{0};
+  std::atomic<std::uint64_t> redirections{0};
 };
 
 // This process's counters; never destroyed (backend objects may count until exit).
@@ -35,6 +36,8 @@ class Health {
   Health(std::string endpoint, int retry_ms);
 
   const std::string& endpoint() const { return endpoint_; }
+  // How long attempts wait after a failure.
+  int retry_ms() const { return retry_ms_; }
 
   // A connection or round trip failed: counted, logged when the outage begins.
   void mark_down(const std::string& why);
@@ -46,8 +49,11 @@ class Health {
   // Why the last connection or round trip failed (what a scrape reports while it waits).
   std::string last_error() const;
 
-  // Bumped when every connection must be reopened (an outage began, or a fork).
+  // Bumped when every connection must be reopened (an outage began, a fork, or the sentinels
+  // announced a new master).
   std::uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
+  // Every connection is reopened before its next use (the master moved), without an outage.
+  void reconnect() { epoch_.fetch_add(1); }
 
   // A command Redis refused (a key of the wrong type, say): counted, logged once.
   void command_error(const std::string& text) const;

@@ -29,6 +29,7 @@ Instance::Instance(Config c)
     : cfg(std::move(c)),
       health_(cfg.endpoint(), std::clamp(cfg.flush_interval_ms, 100, 1000)),
       locator_(cfg),
+      watcher_(cfg, health_, locator_),
       liveness_(cfg),
       flusher_(cfg, health_, store_, locator_, liveness_),
       write_through_(cfg, health_, locator_) {}
@@ -39,6 +40,7 @@ bool Instance::deferred(const Slot& s) const {
 }
 
 void Instance::change(Slot& s, bool set, double v, const ExemplarData* e) {
+  watcher_.ensure_running();
   if (s.keys->per_process) flusher_.ensure_running();  // the heartbeat, in every write mode
   if (!deferred(s) && sent(s, write_through_.send_value(*s.keys, set, v, s.created_to_send(), e))) {
     return;
@@ -47,6 +49,7 @@ void Instance::change(Slot& s, bool set, double v, const ExemplarData* e) {
 }
 
 void Instance::observe(Slot& s, double v, std::size_t bucket, const ExemplarData* e) {
+  watcher_.ensure_running();
   if (s.native) {
     NativeDelta d;
     {
@@ -90,14 +93,17 @@ void Instance::erase(Slot& s) {
   if (flusher_.erase(s, !cfg.write_behind)) flusher_.ensure_running();
 }
 
-// Lock order: the control connection, then the slots, then the flusher thread's.
+// Lock order: the control connection, then the slots, then the flusher thread's, then the
+// switch watcher's.
 void Instance::lock_for_fork() {
   flusher_.lock_control_for_fork();
   store_.lock_for_fork();
   flusher_.lock_thread_for_fork();
+  watcher_.lock_for_fork();
 }
 
 void Instance::unlock_in_parent() {
+  watcher_.unlock_after_fork();
   store_.unlock_after_fork();
   flusher_.unlock_after_fork();
 }
@@ -109,6 +115,7 @@ void Instance::reset_in_child(std::vector<std::thread*>& abandoned_threads) {
   liveness_.reset_in_child();
   store_.reset_in_child(liveness_.id());
   flusher_.reset_in_child(abandoned_threads);
+  watcher_.reset_in_child(abandoned_threads);
 }
 
 }  // namespace pytheus::detail::redis

@@ -46,9 +46,11 @@ class Instance {
   void per_process_key(const std::string& key, bool live) {
     liveness_.note_key(key, live);
     flusher_.ensure_running();
+    watcher_.ensure_running();
   }
 
   Health& health() { return health_; }
+  SwitchWatcher& watcher() { return watcher_; }
   Liveness& liveness() { return liveness_; }
   Flusher& flusher() { return flusher_; }
   std::size_t pending() const { return flusher_.pending(); }
@@ -67,6 +69,7 @@ class Instance {
 
   Health health_;
   Locator locator_;
+  SwitchWatcher watcher_;
   DeltaStore store_;
   Liveness liveness_;
   Flusher flusher_;

@@ -72,12 +72,27 @@ std::string stored_name(std::string_view registry_prefix, std::string_view name)
   return std::string(registry_prefix) + "_" + std::string(name);
 }
 
-std::string metric_key(const std::optional<std::string>& prefix, std::string_view name) {
+namespace {
+
+std::string plain_key(const std::optional<std::string>& prefix, std::string_view name) {
   return prefix ? *prefix + "-" + std::string(name) : std::string(name);
 }
 
-std::vector<std::string> metric_keys(const std::optional<std::string>& prefix,
-                                     std::string_view name, MetricType type,
+// A bookkeeping key "pytheus" + `rest`: on a cluster they all share the tag {pytheus}, so
+// that a heartbeat MGET and the collection's reads stay on one node.
+std::string bookkeeping_key(const KeySpace& ks, std::string_view rest) {
+  if (ks.cluster) return "{" + plain_key(ks.prefix, "pytheus") + "}" + std::string(rest);
+  return plain_key(ks.prefix, "pytheus" + std::string(rest));
+}
+
+}  // namespace
+
+std::string metric_key(const KeySpace& prefix, std::string_view name) {
+  if (prefix.cluster) return "{" + plain_key(prefix.prefix, name) + "}";
+  return plain_key(prefix.prefix, name);
+}
+
+std::vector<std::string> metric_keys(const KeySpace& prefix, std::string_view name, MetricType type,
                                      const std::vector<double>& bounds) {
   const std::string base = metric_key(prefix, name);
   std::vector<std::string> keys;
@@ -94,11 +109,11 @@ std::vector<std::string> metric_keys(const std::optional<std::string>& prefix,
   return keys;
 }
 
-std::string created_key(const std::optional<std::string>& prefix, std::string_view name) {
+std::string created_key(const KeySpace& prefix, std::string_view name) {
   return metric_key(prefix, name) + ":created";
 }
 
-Keys value_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
+Keys value_keys(const KeySpace& prefix, const MetricInfo& series,
                 std::optional<std::string_view> bucket) {
   const std::string name = stored_name(series.registry_prefix, series.name);
   std::string key = metric_key(prefix, name);
@@ -112,11 +127,11 @@ Keys value_keys(const std::optional<std::string>& prefix, const MetricInfo& seri
   return k;
 }
 
-std::string exemplar_key(const std::optional<std::string>& prefix, std::string_view name) {
+std::string exemplar_key(const KeySpace& prefix, std::string_view name) {
   return metric_key(prefix, name) + kExemplarSuffix;
 }
 
-Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
+Keys histogram_keys(const KeySpace& prefix, const MetricInfo& series,
                     const std::vector<double>& bounds) {
   const MetricType type = bounds.empty() ? MetricType::summary : MetricType::histogram;
   Keys k = keys_of(
@@ -136,7 +151,7 @@ Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& 
   return k;
 }
 
-std::string native_key(const std::optional<std::string>& prefix, std::string_view name) {
+std::string native_key(const KeySpace& prefix, std::string_view name) {
   return metric_key(prefix, name) + ":native";
 }
 
@@ -144,8 +159,8 @@ std::string process_id(long pid, std::string_view host) {
   return std::to_string(pid) + "@" + std::string(host);
 }
 
-Keys per_process_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
-                      GaugeMode mode, std::string_view proc) {
+Keys per_process_keys(const KeySpace& prefix, const MetricInfo& series, GaugeMode mode,
+                      std::string_view proc) {
   const std::string base = metric_key(prefix, stored_name(series.registry_prefix, series.name));
   Keys k;
   k.hash = true;
@@ -159,8 +174,8 @@ Keys per_process_keys(const std::optional<std::string>& prefix, const MetricInfo
   return k;
 }
 
-std::vector<std::string> per_process_metric_keys(const std::optional<std::string>& prefix,
-                                                 std::string_view name, GaugeMode mode) {
+std::vector<std::string> per_process_metric_keys(const KeySpace& prefix, std::string_view name,
+                                                 GaugeMode mode) {
   const std::string base = metric_key(prefix, name);
   std::vector<std::string> keys = {base + kProcSuffix};
   if (mode == GaugeMode::mostrecent || mode == GaugeMode::livemostrecent) {
@@ -182,20 +197,20 @@ bool split_process_field(std::string_view field, std::string_view& proc, std::st
   return true;
 }
 
-std::string heartbeat_key(const std::optional<std::string>& prefix, std::string_view proc) {
-  return metric_key(prefix, "pytheus_proc:" + std::string(proc));
+std::string heartbeat_key(const KeySpace& prefix, std::string_view proc) {
+  return bookkeeping_key(prefix, "_proc:" + std::string(proc));
 }
 
-std::string processes_key(const std::optional<std::string>& prefix) {
-  return metric_key(prefix, "pytheus_procs");
+std::string processes_key(const KeySpace& prefix) {
+  return bookkeeping_key(prefix, "_procs");
 }
 
-std::string process_keys_key(const std::optional<std::string>& prefix) {
-  return metric_key(prefix, "pytheus_proc_keys");
+std::string process_keys_key(const KeySpace& prefix) {
+  return bookkeeping_key(prefix, "_proc_keys");
 }
 
-std::string gc_lock_key(const std::optional<std::string>& prefix) {
-  return metric_key(prefix, "pytheus_proc_gc");
+std::string gc_lock_key(const KeySpace& prefix) {
+  return bookkeeping_key(prefix, "_proc_gc");
 }
 
 std::string field_of(const std::vector<std::string>& names,
@@ -209,10 +224,14 @@ std::string field_of(const std::vector<std::string>& names,
   return labels_field(sorted);
 }
 
-std::string sequence_key(const std::optional<std::string>& prefix, std::string_view host, long pid,
+std::string sequence_key(const KeySpace& prefix, std::string_view host, long pid,
                          std::uint64_t nonce) {
-  return metric_key(prefix, std::string("pytheus_flush_seq:") + std::string(host) + ":" +
-                                std::to_string(pid) + ":" + std::to_string(nonce));
+  return plain_key(prefix.prefix, std::string("pytheus_flush_seq:") + std::string(host) + ":" +
+                                      std::to_string(pid) + ":" + std::to_string(nonce));
+}
+
+std::string cluster_sequence_key(std::string_view tag, std::string_view sequence) {
+  return "{" + std::string(tag) + "}:" + std::string(sequence);
 }
 
 }  // namespace pytheus::detail::redis

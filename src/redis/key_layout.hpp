@@ -10,9 +10,28 @@
 #include <string_view>
 #include <vector>
 
+#include "config.hpp"
 #include "pytheus/backend.hpp"
 
 namespace pytheus::detail::redis {
+
+// Where keys live: the optional key_prefix, and whether the server is a Redis Cluster. On a
+// cluster every key of a metric carries the hash tag {NAME} (or {PREFIX-NAME}), so that all of
+// them share one slot: an observation stays one transaction on one node. The bookkeeping keys
+// of per-process gauges share the tag {pytheus} (or {PREFIX-pytheus}).
+struct KeySpace {
+  std::optional<std::string> prefix;
+  bool cluster = false;
+  KeySpace(std::nullopt_t) {}  // NOLINT: implicit on purpose, like the optional it wraps
+  KeySpace(std::optional<std::string> p, bool c = false)  // NOLINT
+      : prefix(std::move(p)), cluster(c) {}
+  KeySpace(std::string p) : prefix(std::move(p)) {}  // NOLINT
+};
+
+// The key space of a configuration.
+inline KeySpace key_space(const Config& c) {
+  return KeySpace(c.key_prefix, c.cluster());
+}
 
 // The Redis keys of one series, computed once when it is bound.
 struct Keys {
@@ -43,7 +62,7 @@ struct Keys {
 
 // The hash of a metric's latest exemplars, one field per counter series or histogram bucket.
 inline constexpr const char* kExemplarSuffix = ":exemplars";
-std::string exemplar_key(const std::optional<std::string>& prefix, std::string_view name);
+std::string exemplar_key(const KeySpace& prefix, std::string_view name);
 
 // The per-process key families of gauge NAME: values, and set() times (mostrecent modes).
 inline constexpr const char* kProcSuffix = ":proc";
@@ -54,13 +73,13 @@ inline constexpr const char* kStampSuffix = ":proc_ts";
 std::string process_id(long pid, std::string_view host);
 
 // The keys of a gauge series in per-process mode `mode`, for process `proc`.
-Keys per_process_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
-                      GaugeMode mode, std::string_view proc);
+Keys per_process_keys(const KeySpace& prefix, const MetricInfo& series, GaugeMode mode,
+                      std::string_view proc);
 
 // The per-process keys of a gauge a scrape reads: NAME:proc, and NAME:proc_ts in mostrecent
 // modes.
-std::vector<std::string> per_process_metric_keys(const std::optional<std::string>& prefix,
-                                                 std::string_view name, GaugeMode mode);
+std::vector<std::string> per_process_metric_keys(const KeySpace& prefix, std::string_view name,
+                                                 GaugeMode mode);
 
 // The NAME:proc_ts key beside per-process key NAME:proc.
 std::string stamp_key_of(const std::string& proc_key);
@@ -73,31 +92,30 @@ bool split_process_field(std::string_view field, std::string_view& proc, std::st
 // known processes (id -> wall-clock ms it was last seen); the set of per-process keys, each
 // member "live|KEY" or "keep|KEY" by whether its gauge's mode drops dead processes at once;
 // the lock that lets one process collect garbage per period.
-std::string heartbeat_key(const std::optional<std::string>& prefix, std::string_view proc);
-std::string processes_key(const std::optional<std::string>& prefix);
-std::string process_keys_key(const std::optional<std::string>& prefix);
-std::string gc_lock_key(const std::optional<std::string>& prefix);
+std::string heartbeat_key(const KeySpace& prefix, std::string_view proc);
+std::string processes_key(const KeySpace& prefix);
+std::string process_keys_key(const KeySpace& prefix);
+std::string gc_lock_key(const KeySpace& prefix);
 
 // The name a metric is stored under: its exposed name, `<registry_prefix>_<name>` when its
 // registry has a prefix, so that metrics whose exposed names differ never share a key.
 std::string stored_name(std::string_view registry_prefix, std::string_view name);
 
 // The key of the creation times of a metric's series: NAME:created.
-std::string created_key(const std::optional<std::string>& prefix, std::string_view name);
+std::string created_key(const KeySpace& prefix, std::string_view name);
 // Whether series of `type` keep a creation time (they show `_created`).
 constexpr bool keeps_created(MetricType type) {
   return type == MetricType::counter || type == MetricType::histogram ||
          type == MetricType::summary;
 }
 
-// NAME, or P-NAME with key_prefix P.
-std::string metric_key(const std::optional<std::string>& prefix, std::string_view name);
+// NAME, or P-NAME with key_prefix P; on a cluster {NAME} or {P-NAME}.
+std::string metric_key(const KeySpace& prefix, std::string_view name);
 
 // Every key of a metric, in the order Keys::keys has them: NAME:<bound> per bound (shortest
 // round trip, "+Inf" last), NAME:count, NAME:sum for a histogram; NAME:count, NAME:sum for a
 // summary; NAME for anything else.
-std::vector<std::string> metric_keys(const std::optional<std::string>& prefix,
-                                     std::string_view name, MetricType type,
+std::vector<std::string> metric_keys(const KeySpace& prefix, std::string_view name, MetricType type,
                                      const std::vector<double>& bounds);
 
 // A histogram bucket bound as Python pytheus writes it in a key: an integral bound below 1e16
@@ -108,21 +126,27 @@ std::string bucket_text(double bound);
 
 // The keys of a counter or gauge series; `bucket` (a value object a bucket-wise histogram
 // made) adds ":bucket".
-Keys value_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
+Keys value_keys(const KeySpace& prefix, const MetricInfo& series,
                 std::optional<std::string_view> bucket);
 
 // The NAME:native hash of a histogram with native buckets.
-std::string native_key(const std::optional<std::string>& prefix, std::string_view name);
+std::string native_key(const KeySpace& prefix, std::string_view name);
 // The keys of a histogram series, or of a summary series when `bounds` is empty.
-Keys histogram_keys(const std::optional<std::string>& prefix, const MetricInfo& series,
+Keys histogram_keys(const KeySpace& prefix, const MetricInfo& series,
                     const std::vector<double>& bounds);
 
 // The hash field of the series with label `values` of a metric with label `names` (both in
 // declared order): the labels JSON of the set sorted by name.
 std::string field_of(const std::vector<std::string>& names, const std::vector<std::string>& values);
 
-// The key holding the number of the last flush transaction a process applied.
-std::string sequence_key(const std::optional<std::string>& prefix, std::string_view host, long pid,
+// The key holding the number of the last flush transaction a process applied. On a cluster
+// a process has one per hash tag it flushes to (cluster_sequence_key), as a transaction
+// cannot span slots.
+std::string sequence_key(const KeySpace& prefix, std::string_view host, long pid,
                          std::uint64_t nonce);
+
+// The sequence key of a process's flush transactions to the slot of hash tag `tag`:
+// "{TAG}:" + `sequence` (the key sequence_key gives without a cluster).
+std::string cluster_sequence_key(std::string_view tag, std::string_view sequence);
 
 }  // namespace pytheus::detail::redis

@@ -36,29 +36,6 @@ std::string host_name() {
   return host;
 }
 
-// Sends the commands in `cmds` (each an argument list) as one pipeline and returns their
-// replies, or an empty vector when the connection failed.
-std::vector<Reply> pipeline(Connection& c, const std::vector<std::vector<std::string>>& cmds) {
-  for (const auto& cmd : cmds) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const std::string& a : cmd) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    c.append(static_cast<int>(argv.size()), argv.data(), lens.data());
-  }
-  std::vector<Reply> replies;
-  if (cmds.empty()) return replies;
-  if (!c.send()) return {};
-  for (std::size_t i = 0; i < cmds.size(); ++i) {
-    Reply r = c.read();
-    if (!r) return {};
-    replies.push_back(std::move(r));
-  }
-  return replies;
-}
-
 }  // namespace
 
 double wall_ms() {
@@ -91,7 +68,7 @@ bool Liveness::due() const {
   return active() && steady_ms() - last_beat_.load(std::memory_order_relaxed) >= period_ms_;
 }
 
-bool Liveness::beat(Connection& c) {
+bool Liveness::beat(const Runner& run) {
   // Every beat names all of this process's per-process keys again: another process's
   // collection drops a key whose hash it finds empty, which it is between this process
   // noting the key and writing its first value; the next beat puts it back.
@@ -104,10 +81,10 @@ bool Liveness::beat(Connection& c) {
   }
   const std::string ttl = std::to_string(cfg_.process_ttl_s);
   const std::string expire = std::to_string(cfg_.expire_key_time);
-  const std::string procs = processes_key(cfg_.key_prefix);
-  const std::string keys = process_keys_key(cfg_.key_prefix);
+  const std::string procs = processes_key(key_space(cfg_));
+  const std::string keys = process_keys_key(key_space(cfg_));
   std::vector<std::vector<std::string>> cmds = {
-      {"SET", heartbeat_key(cfg_.key_prefix, id), "1", "EX", ttl},
+      {"SET", heartbeat_key(key_space(cfg_), id), "1", "EX", ttl},
       {"HSET", procs, id, std::to_string(static_cast<long long>(wall_ms()))},
       {"EXPIRE", procs, expire}};
   if (!members.empty()) {
@@ -119,23 +96,23 @@ bool Liveness::beat(Connection& c) {
   const std::int64_t now = steady_ms();
   const bool try_gc = now - last_gc_ >= cfg_.process_ttl_s * 1000LL;
   if (try_gc) {
-    cmds.push_back({"SET", gc_lock_key(cfg_.key_prefix), id, "NX", "PX",
+    cmds.push_back({"SET", gc_lock_key(key_space(cfg_)), id, "NX", "PX",
                     std::to_string(cfg_.process_ttl_s * 1000LL - 100)});
   }
-  std::vector<Reply> r = pipeline(c, cmds);
+  std::vector<Reply> r = run(cmds);
   if (r.empty()) return false;
   last_beat_.store(now, std::memory_order_release);
   if (!try_gc) return true;
   last_gc_ = now;
   const redisReply* lock = r.back().get();
   if (lock->type != REDIS_REPLY_STATUS) return true;  // another process collects this period
-  return collect(c);
+  return collect(run);
 }
 
-bool Liveness::collect(Connection& c) {
-  const std::string procs = processes_key(cfg_.key_prefix);
-  const std::string keys = process_keys_key(cfg_.key_prefix);
-  std::vector<Reply> r = pipeline(c, {{"HGETALL", procs}, {"SMEMBERS", keys}});
+bool Liveness::collect(const Runner& run) {
+  const std::string procs = processes_key(key_space(cfg_));
+  const std::string keys = process_keys_key(key_space(cfg_));
+  std::vector<Reply> r = run({{"HGETALL", procs}, {"SMEMBERS", keys}});
   if (r.empty()) return false;
   std::map<std::string, double> seen;  // id -> wall ms
   for (std::size_t i = 0; r[0]->type == REDIS_REPLY_ARRAY && i + 1 < r[0]->elements; i += 2) {
@@ -152,12 +129,12 @@ bool Liveness::collect(Connection& c) {
   std::vector<std::string> mget = {"MGET"};
   for (const auto& [id, at] : seen) {
     ids.push_back(id);
-    mget.push_back(heartbeat_key(cfg_.key_prefix, id));
+    mget.push_back(heartbeat_key(key_space(cfg_), id));
   }
   std::vector<std::vector<std::string>> reads;
   if (!ids.empty()) reads.push_back(mget);
   for (const std::string& m : members) reads.push_back({"HKEYS", m.substr(5)});
-  std::vector<Reply> r2 = pipeline(c, reads);
+  std::vector<Reply> r2 = run(reads);
   if (!reads.empty() && r2.empty()) return false;
   // Dead: no heartbeat. Expired: dead and last seen longer ago than expire_key_time.
   std::set<std::string> dead, expired;
@@ -204,12 +181,12 @@ bool Liveness::collect(Connection& c) {
     if (expired.count(id) || !any_keep) forget.push_back(id);
   }
   if (forget.size() > 2) writes.push_back(std::move(forget));
-  return writes.empty() || !pipeline(c, writes).empty();
+  return writes.empty() || !run(writes).empty();
 }
 
-void Liveness::leave(Connection& c) {
+void Liveness::leave(const Runner& run) {
   if (!active()) return;
-  pipeline(c, {{"DEL", heartbeat_key(cfg_.key_prefix, id())}});
+  run({{"DEL", heartbeat_key(key_space(cfg_), id())}});
 }
 
 void Liveness::reset_in_child() {

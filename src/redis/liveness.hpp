@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -14,6 +15,11 @@
 #include "connection.hpp"
 
 namespace pytheus::detail::redis {
+
+// Runs commands (each an argument list, its key first after the name) and returns their
+// replies in order, or an empty vector when Redis could not be reached: one pipeline on the
+// flusher's connection, or routed per key on a cluster.
+using Runner = std::function<std::vector<Reply>(const std::vector<std::vector<std::string>>&)>;
 
 // Wall-clock milliseconds since the epoch.
 double wall_ms();
@@ -40,16 +46,16 @@ class Liveness {
 
   // Sends the heartbeat and, once per process_ttl_s across all processes, collects dead
   // processes' fields. False when the connection failed (the caller marks it down).
-  bool beat(Connection& c);
+  bool beat(const Runner& run);
 
   // At a clean exit: the heartbeat is deleted, so live modes drop this process at once.
-  void leave(Connection& c);
+  void leave(const Runner& run);
 
   // In a forked child: a new id, a heartbeat due at once.
   void reset_in_child();
 
  private:
-  bool collect(Connection& c);
+  bool collect(const Runner& run);
 
   const Config& cfg_;
   const int period_ms_;

@@ -57,7 +57,10 @@ void fork_child() {
 
 void flush_at_exit() {
   const std::vector<Instance*> all = all_instances();
-  for (Instance* i : all) i->flusher().stop();
+  for (Instance* i : all) {
+    i->watcher().stop();
+    i->flusher().stop();
+  }
   for (Instance* i : all) {
     std::string why;
     if (i->flusher().flush(why, true)) {

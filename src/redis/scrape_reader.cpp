@@ -55,7 +55,7 @@ class MetricReader {
     std::string canonical = field_of(label_names_, values);
     if (by_field_.count(canonical)) return;
     by_field_.emplace(std::move(canonical), order_.size());
-    order_.push_back({values, std::vector<double>(nkeys_, 0), {}});
+    order_.push_back({values, std::vector<double>(nkeys_, 0), 0, {}});
     local_ = order_.size();
   }
 
@@ -172,7 +172,7 @@ class MetricReader {
 
  private:
   void add_string(std::size_t index, const std::string& key, const redisReply* r) {
-    if (order_.empty()) order_.push_back({{}, std::vector<double>(nkeys_, 0), {}});
+    if (order_.empty()) order_.push_back({{}, std::vector<double>(nkeys_, 0), 0, {}});
     if (r->type == REDIS_REPLY_NIL) return;
     double v = 0;
     if (r->type != REDIS_REPLY_STRING || !parse_number(r->str, r->len, v)) {
@@ -210,7 +210,7 @@ class MetricReader {
           }
         }
         it = by_field_.emplace(p.canonical, order_.size()).first;
-        order_.push_back({std::move(values), std::vector<double>(nkeys_, 0), {}});
+        order_.push_back({std::move(values), std::vector<double>(nkeys_, 0), 0, {}});
       }
       order_[it->second].v[index] += v;  // same label set in another key order: merged
     }
@@ -513,10 +513,10 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
     const std::string name = stored_name(r.registry_prefix, r.name);
     if (r.type == MetricType::gauge) mode[m] = inst.resolve(r.gauge_mode);
     keys_of[m] = is_per_process(mode[m])
-                     ? per_process_metric_keys(inst.cfg.key_prefix, name, mode[m])
-                     : metric_keys(inst.cfg.key_prefix, name, r.type, r.bounds);
+                     ? per_process_metric_keys(key_space(inst.cfg), name, mode[m])
+                     : metric_keys(key_space(inst.cfg), name, r.type, r.bounds);
     if (keeps_created(r.type)) {
-      keys_of[m].push_back(created_key(inst.cfg.key_prefix, name));
+      keys_of[m].push_back(created_key(key_space(inst.cfg), name));
       dated[m] = true;
     }
   }
@@ -525,7 +525,7 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
   for (std::size_t m = 0; m < metrics.size(); ++m) {
     const MetricRequest& r = metrics[m];
     if (r.type == MetricType::counter || (r.type == MetricType::histogram && !r.bounds.empty())) {
-      exemplar_keys[m] = exemplar_key(inst.cfg.key_prefix, stored_name(r.registry_prefix, r.name));
+      exemplar_keys[m] = exemplar_key(key_space(inst.cfg), stored_name(r.registry_prefix, r.name));
     }
   }
   // A histogram with native buckets reads its NAME:native hash last, in the same transaction.
@@ -535,7 +535,7 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
     for (const std::string& k : keys_of[m]) keys.push_back({&k, hash});
     if (metrics[m].native && metrics[m].type == MetricType::histogram) {
       native_keys[m] =
-          native_key(inst.cfg.key_prefix, stored_name(metrics[m].registry_prefix, metrics[m].name));
+          native_key(key_space(inst.cfg), stored_name(metrics[m].registry_prefix, metrics[m].name));
       keys.push_back({&native_keys[m], true});
     }
   }
@@ -571,7 +571,7 @@ std::vector<MetricRows> read_metrics(Instance& inst, const std::vector<MetricReq
   live_ids.erase(std::unique(live_ids.begin(), live_ids.end()), live_ids.end());
   if (!live_ids.empty()) {
     std::vector<std::string> mget = {"MGET"};
-    for (const std::string& id : live_ids) mget.push_back(heartbeat_key(inst.cfg.key_prefix, id));
+    for (const std::string& id : live_ids) mget.push_back(heartbeat_key(key_space(inst.cfg), id));
     Reply hb = inst.flusher().run(mget);
     for (std::size_t i = 0; i < live_ids.size(); ++i) {
       alive[live_ids[i]] = hb->type == REDIS_REPLY_ARRAY && i < hb->elements &&

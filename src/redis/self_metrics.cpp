@@ -54,6 +54,7 @@ RedisBackendStats collect_stats() {
   s.dropped = c.dropped.load();
   s.invalid_fields = c.invalid_fields.load();
   s.flushes = c.flushes.load();
+  s.cluster_redirections = c.redirections.load();
   for (Instance* i : all_instances()) {
     s.pending_series += i->pending();
     if (is_current(*i) && i->health().is_down()) s.connected = false;

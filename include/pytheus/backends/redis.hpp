@@ -41,6 +41,9 @@ struct RedisBackendStats {
   std::uint64_t invalid_fields = 0;
   /// Transactions that delivered local deltas to Redis.
   std::uint64_t flushes = 0;
+  /// Redis Cluster only: redirections followed (MOVED, ASK) and refusals retried (TRYAGAIN,
+  /// CLUSTERDOWN) while slots moved between nodes.
+  std::uint64_t cluster_redirections = 0;
   /// Series with local deltas not yet in Redis.
   std::size_t pending_series = 0;
   /// False while the server is known to be unreachable.
