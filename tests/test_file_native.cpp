@@ -12,6 +12,7 @@
 #include <map>
 
 #include "file_test_helpers.hpp"
+#include "native_region.hpp"
 #include "pytheus/detail/native.hpp"
 #include "store.hpp"
 
@@ -114,8 +115,7 @@ TEST_F(FileBackendTest, NativeBucketsInOneProcess) {
   EXPECT_EQ(s.sum, 3.5);
   EXPECT_EQ(s.native->schema, 3);
   EXPECT_EQ(s.native->zero_count, 1u);
-  EXPECT_EQ(s.native->positive,
-            (native::BucketList{{0, 2}, {native::bucket_index(3.5, 3), 1}}));
+  EXPECT_EQ(s.native->positive, (native::BucketList{{0, 2}, {native::bucket_index(3.5, 3), 1}}));
   EXPECT_EQ(s.native->negative, (native::BucketList{{8, 1}}));
   const Scrape got = scrape(reg);
   ASSERT_TRUE(got.found);
@@ -300,6 +300,57 @@ TEST_F(FileBackendTest, NativeBucketsMatchTheCountUnderConcurrentScrapes) {
   EXPECT_GT(last, 0);
 }
 
+// A writer that dies inside an observation, after its native count and before its classic
+// one (in the window, and through a rebuilt window): a scrape and the fold take the native
+// count back, so the series stays consistent.
+void die_in_observe(bool) {
+  _exit(43);
+}
+
+TEST_F(FileBackendTest, AWriterDyingMidObservationLeavesAConsistentSeries) {
+  CollectorRegistry reg;
+  Histogram h("rpc_seconds", "x", {}, {}, &reg, {}, NativeHistogramOptions{});
+  std::vector<double> values;
+  for (double last : {1.5, 1e200}) {  // in the window; far outside it
+    const pid_t pid = spawn([&] {
+      for (int i = 0; i < 10; ++i) h.observe(1 + i / 8.0);
+      pytheus::detail::file::native_region::observe_hook = &die_in_observe;
+      h.observe(last);
+    });
+    ASSERT_EQ(wait_child(pid), 43);
+    for (int i = 0; i < 10; ++i) values.push_back(1 + i / 8.0);
+    for (int round = 0; round < 2; ++round) {
+      const Scrape got = scrape(reg);
+      EXPECT_EQ(got.count, static_cast<double>(values.size())) << last << " " << round;
+      EXPECT_EQ(got.native, expected_at(values, got.native.schema, got.native.zero_threshold))
+          << last << " " << round;
+      // A new process folds the dead one (its region's lock still held).
+      const pid_t next = spawn([&] { h.observe(0); });
+      ASSERT_EQ(wait_child(next), 0);
+      values.push_back(0);
+    }
+  }
+}
+
+// Processes with different max_buckets share the series: the region is its creator's.
+TEST_F(FileBackendTest, ProcessesWithDifferentMaxBucketsShareTheSeries) {
+  CollectorRegistry reg;
+  Histogram h("rpc_seconds", "x", {}, {}, &reg, {}, NativeHistogramOptions{});
+  h.observe(1);
+  const pid_t pid = spawn([&] {
+    CollectorRegistry other;
+    Histogram small("rpc_seconds", "x", {}, {}, &other, {}, small_limit());
+    for (int i = 0; i < 200; ++i) small.observe(value_of(0, i));
+    if (small.snapshot().count != 201) throw std::runtime_error("not one series");
+  });
+  ASSERT_EQ(wait_child(pid), 0);
+  std::vector<double> values = {1};
+  for (int i = 0; i < 200; ++i) values.push_back(value_of(0, i));
+  const Scrape got = scrape(reg);
+  EXPECT_EQ(got.count, 201);
+  EXPECT_EQ(got.native, expected_at(values, got.native.schema, got.native.zero_threshold));
+}
+
 int g_die_at_unit = -1;
 int g_die_at_phase = 0;
 int g_units_seen = 0;
@@ -362,9 +413,9 @@ TEST(FileBackendFormat, DirectoriesOfVersion2AreRefused) {
     load_backend("MultiProcessFileBackend", nlohmann::json{{"directory", old.path().string()}});
     ADD_FAILURE() << "loaded a version 2 directory";
   } catch (const BackendError& e) {
-    EXPECT_NE(std::string(e.what()).find(
-                  "index.db has format version 2, this library reads version 3"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("index.db has format version 2, this library reads version 3"),
+        std::string::npos)
         << e.what();
   }
   load_backend("SingleProcessBackend", BackendConfig::object());

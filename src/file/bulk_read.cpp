@@ -12,9 +12,9 @@
 #include <cstring>
 #include <string>
 
-#include "pytheus/errors.hpp"
 #include "native_region.hpp"
 #include "pytheus/detail/native.hpp"
+#include "pytheus/errors.hpp"
 #include "store.hpp"
 
 namespace pytheus::detail::file {
@@ -110,8 +110,8 @@ SeriesRow Store::row(const RecordView& r, GaugeMode mode, const std::vector<Cell
         for (std::size_t k = 0; k < src.size(); ++k) {
           const CellSource& s = src[k];
           const bool covered = s.cells != nullptr && c + r.cell_count <= s.count;
-          const native_region::Read one = native_region::read(
-              covered ? s.cells + 8 * c : nullptr, n, w, k != 0, s.alive);
+          const native_region::Read one =
+              native_region::read(covered ? s.cells + 8 * c : nullptr, n, w, k != 0, s.alive);
           for (std::uint64_t i = 0; i < n; ++i) counts[i] += one.counts[i];
           out.histogram.sum += one.sum;
           if (!one.has_native) continue;
@@ -233,7 +233,7 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
         const std::vector<double>& bounds =
             req.type == MetricType::histogram ? req.bounds : no_bounds;
         const bool per_series = req.type == MetricType::gauge && is_per_process_series(mode);
-        const std::uint32_t native_cells = native_cells_for(req.type, req.native);
+        const bool with_native = native_cells_for(req.type, req.native) != 0;
         auto emit = [&](const RecordView* r, const std::vector<std::string>& values, bool local) {
           if (per_series) {
             std::vector<SeriesRow> per;
@@ -252,7 +252,7 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
             add_exemplars(*r, s, ex);
           } else if (req.type == MetricType::histogram) {
             s.histogram.buckets.assign(bounds.size(), 0);
-            if (native_cells != 0) {
+            if (with_native) {
               NativeBuckets& b = s.histogram.native.emplace();
               b.schema = req.native->schema;
               b.zero_threshold = req.native->zero_threshold;
@@ -271,7 +271,7 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
             labels.emplace_back(req.label_names[i], values[i]);
           }
           std::sort(labels.begin(), labels.end());
-          const auto i = find(series_key(name, req.type, mode, bounds, labels, native_cells));
+          const auto i = find(series_key(name, req.type, mode, bounds, labels, with_native));
           if (i) used[*i] = true;
           emit(i ? &records_[*i] : nullptr, values, true);
         }
@@ -279,7 +279,7 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
           if (used[(*same_name)[j]]) continue;
           const RecordView& r = records_[(*same_name)[j]];
           if (r.type != req.type || (r.type == MetricType::gauge && r.gauge_mode != mode) ||
-              r.bounds != bounds || r.native_cells != native_cells ||
+              r.bounds != bounds || (r.native_cells != 0) != with_native ||
               r.labels.size() != req.label_names.size()) {
             continue;
           }
@@ -334,10 +334,9 @@ HistogramSnapshot Store::read_histogram(const Series& s) {
                                [](const RecordView& r, std::uint64_t o) { return r.offset < o; });
     if (it == records_.end() || it->offset != s.record) return {};
     const RecordView& r = *it;
-    return consistent(
-        [&](const std::vector<CellSource>& src) {
-          return row(r, s.mode, src, nullptr, s.native).histogram;
-        });
+    return consistent([&](const std::vector<CellSource>& src) {
+      return row(r, s.mode, src, nullptr, s.native).histogram;
+    });
   } catch (const FileFormatError& e) {
     throw CollectError(std::string("MultiProcessFileBackend: ") + e.what());
   }

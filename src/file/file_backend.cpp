@@ -6,9 +6,9 @@
 // is one atomic operation on shared memory.
 #include <nlohmann/json.hpp>
 
+#include "native_region.hpp"
 #include "pytheus/backends.hpp"
 #include "pytheus/backends/file.hpp"
-#include "native_region.hpp"
 #include "store.hpp"
 
 namespace pytheus::detail::file {
@@ -139,7 +139,7 @@ class FileHistogram final : public HistogramBackend {
   Store& store_;
   Series series_;
   std::uint64_t c_;
-  std::uint64_t n_;  // buckets; the sum is cell n_ (a summary: count at 0, sum at 1)
+  std::uint64_t n_;       // buckets; the sum is cell n_ (a summary: count at 0, sum at 1)
   std::uint64_t window_;  // with native buckets: their region's window, after the sum
 };
 

@@ -190,8 +190,7 @@ void Store::fold_native(SlotEntry& e, const RecordView& r, std::uint64_t c, std:
     return;
   }
   // The dead owner's series, its observation in progress (if any) undone.
-  const native_region::Read dead =
-      native_region::read(cells + 8 * first, buckets, w, true, false);
+  const native_region::Read dead = native_region::read(cells + 8 * first, buckets, w, true, false);
   if (dead.has_native) native_region::fold_into({totals + 8 * first, buckets, w}, dead.native);
   if (fold_unit_hook) fold_unit_hook(c, 1);
   e.fold_step.store(2 * (c + width), std::memory_order_release);

@@ -170,7 +170,7 @@ std::string stored_name(std::string_view name, std::string_view registry_prefix)
 std::string series_key(std::string_view name, MetricType type, GaugeMode mode,
                        const std::vector<double>& bounds,
                        const std::vector<std::pair<std::string_view, std::string_view>>& labels,
-                       std::uint32_t native_cells) {
+                       bool native) {
   std::string k;
   k.reserve(name.size() + 16 + 8 * bounds.size());
   k += name;
@@ -185,10 +185,9 @@ std::string series_key(std::string_view name, MetricType type, GaugeMode mode,
     k += n;
     k += v;
   }
-  if (native_cells != 0) {
+  if (native) {
     k += '\0';
     k += "native";
-    put(k, &native_cells, 4);
   }
   return k;
 }

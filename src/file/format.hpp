@@ -162,10 +162,12 @@ std::string encode_record(MetricType type, GaugeMode mode, std::string_view name
 // metrics whose exposed names differ never share a series.
 std::string stored_name(std::string_view name, std::string_view registry_prefix);
 
-// A histogram with native buckets and one without are different series (`native_cells`).
+// A histogram with native buckets and one without are different series. The size of the
+// native region is not part of the key: the process that creates the series sets it (from
+// its max_buckets) and every process uses the region the record has.
 std::string series_key(std::string_view name, MetricType type, GaugeMode mode,
                        const std::vector<double>& bounds,
                        const std::vector<std::pair<std::string_view, std::string_view>>& labels,
-                       std::uint32_t native_cells = 0);
+                       bool native = false);
 
 }  // namespace pytheus::detail::file

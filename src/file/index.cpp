@@ -10,9 +10,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "native_region.hpp"
 #include "pytheus/descriptor.hpp"
 #include "pytheus/errors.hpp"
-#include "native_region.hpp"
 #include "store.hpp"
 
 namespace pytheus::detail::file {
@@ -31,7 +31,8 @@ void note_created(std::atomic<std::uint64_t>& created, double when) {
 
 }  // namespace
 
-std::uint32_t native_cells_for(MetricType type, const std::optional<NativeHistogramOptions>& native) {
+std::uint32_t native_cells_for(MetricType type,
+                               const std::optional<NativeHistogramOptions>& native) {
   if (type != MetricType::histogram || !native) return 0;
   return static_cast<std::uint32_t>(
       native_region::region_cells(native_region::window_for(native->max_buckets)));
@@ -57,8 +58,8 @@ void Store::sync_catalog() {
   scanned_ = read_records(index_->data(), index_->size(), index_->path(), scanned_, records_);
   for (std::size_t i = first; i < records_.size(); ++i) {
     const RecordView& r = records_[i];
-    by_key_.emplace(series_key(r.name, r.type, r.gauge_mode, r.bounds, r.labels, r.native_cells),
-                    i);
+    by_key_.emplace(
+        series_key(r.name, r.type, r.gauge_mode, r.bounds, r.labels, r.native_cells != 0), i);
     by_name_[std::string(r.name)].push_back(i);
   }
 }
@@ -143,9 +144,8 @@ Series Store::bind(const MetricInfo& info, const std::vector<double>& bounds) {
   for (const auto& [n, v] : info.labels) labels.emplace_back(n, v);
   const std::vector<double> no_bounds;
   const std::vector<double>& b = info.type == MetricType::histogram ? bounds : no_bounds;
-  const std::string key =
-      series_key(stored_name(info.name, info.registry_prefix), info.type, mode, b, labels,
-                 native_cells_for(info.type, info.native));
+  const std::string key = series_key(stored_name(info.name, info.registry_prefix), info.type, mode,
+                                     b, labels, native_cells_for(info.type, info.native) != 0);
   try {
     sync_catalog();
     std::optional<std::size_t> i = find(key);
@@ -163,6 +163,8 @@ Series Store::bind(const MetricInfo& info, const std::vector<double>& bounds) {
                    info.created > 0 ? info.created : unix_time_now());
     }
     Series s{r.first_cell, r.cell_count, r.offset, r.type, mode, std::nullopt, r.native_cells};
+    // The region is the record's (its creator's max_buckets); the options are this
+    // process's (max_buckets, the zero bucket) within it.
     if (r.native_cells != 0) s.native = info.native;
     cover_totals(s.first_cell + s.cell_count);
     cover_own(s.first_cell + s.cell_count);

@@ -168,8 +168,8 @@ void store_buffer(unsigned char* base, std::uint64_t w, std::uint64_t which,
   for (std::uint64_t i = 0; i < buffer_cells(w); ++i) {
     at(base, s + i).store(0, std::memory_order_relaxed);
   }
-  at(base, s + kSchema).store(static_cast<std::uint64_t>(std::int64_t(b.schema)),
-                              std::memory_order_relaxed);
+  at(base, s + kSchema)
+      .store(static_cast<std::uint64_t>(std::int64_t(b.schema)), std::memory_order_relaxed);
   at(base, s + kZeroThreshold).store(as_u(b.zero_threshold), std::memory_order_relaxed);
   at(base, s + kZeroCount).store(b.zero_count, std::memory_order_relaxed);
   at(base, s + kPopulated).store(b.positive.size() + b.negative.size(), std::memory_order_relaxed);
@@ -225,8 +225,8 @@ std::uint64_t rebuild_with(unsigned char* base, std::uint64_t w, const NativeHis
   if (std::fabs(v) <= cur.zero_threshold) {
     one.zero_count = 1;
   } else {
-    (v > 0 ? one.positive : one.negative).emplace_back(nm::bucket_index(std::fabs(v), cur.schema),
-                                                       1);
+    (v > 0 ? one.positive : one.negative)
+        .emplace_back(nm::bucket_index(std::fabs(v), cur.schema), 1);
   }
   nm::merge(cur, one);
   fit(cur, w, o.max_buckets, o.max_zero_threshold);
@@ -244,6 +244,8 @@ void add_sum(unsigned char* cells, std::uint64_t buckets, double v) {
 }
 
 }  // namespace
+
+void (*observe_hook)(bool rebuilt) = nullptr;
 
 void observe(const SeriesCells& s, const NativeHistogramOptions& o, double value,
              std::uint64_t bucket) {
@@ -294,6 +296,7 @@ void observe(const SeriesCells& s, const NativeHistogramOptions& o, double value
     }
     n.store(before + 1, std::memory_order_relaxed);
   }
+  if (observe_hook) observe_hook(rebuilt);
   U& classic = at(s.cells, std::min<std::uint64_t>(bucket, s.buckets - 1));
   classic.store(classic.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   add_sum(s.cells, s.buckets, value);
@@ -318,8 +321,9 @@ void merge(const SeriesCells& s, const NativeHistogramOptions& o, const Histogra
   double previous = 0;
   for (std::uint64_t i = 0; i < s.buckets && i < other.buckets.size(); ++i) {
     U& c = at(s.cells, i);
-    c.store(c.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(other.buckets[i] - previous),
-            std::memory_order_relaxed);
+    c.store(
+        c.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(other.buckets[i] - previous),
+        std::memory_order_relaxed);
     previous = other.buckets[i];
   }
   add_sum(s.cells, s.buckets, other.sum);

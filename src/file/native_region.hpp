@@ -45,7 +45,9 @@ inline constexpr std::uint64_t kMinWindow = 136;
 inline constexpr std::uint64_t kMaxWindow = 1u << 16;
 
 inline std::uint64_t window_for(std::uint32_t max_buckets) {
-  return max_buckets < kMinWindow ? kMinWindow : max_buckets > kMaxWindow ? kMaxWindow : max_buckets;
+  return max_buckets < kMinWindow   ? kMinWindow
+         : max_buckets > kMaxWindow ? kMaxWindow
+                                    : max_buckets;
 }
 inline std::uint64_t buffer_cells(std::uint64_t w) {
   return kBufferHeader + 2 * w;
@@ -101,5 +103,9 @@ void fold_into(const SeriesCells& into, const NativeBuckets& add);
 
 // Keeps `b` within `max_buckets` populated buckets by halving its resolution (exact).
 void limit(NativeBuckets& b, std::uint32_t max_buckets);
+
+// Fault injection for tests: called by observe() once the native count is made, before the
+// classic one (`rebuilt`: through the other buffer). Null normally.
+extern void (*observe_hook)(bool rebuilt);
 
 }  // namespace pytheus::detail::file::native_region

@@ -40,7 +40,8 @@ struct Config {
 Config parse_config(const BackendConfig& config);
 
 // The native region cells a series of `info` has (0 without native buckets).
-std::uint32_t native_cells_for(MetricType type, const std::optional<NativeHistogramOptions>& native);
+std::uint32_t native_cells_for(MetricType type,
+                               const std::optional<NativeHistogramOptions>& native);
 
 // Returns the start time (clock ticks since boot, /proc/<pid>/stat field 22) of process
 // `pid`, or nullopt when there is no such process or it is a zombie (liveness.cpp).
