@@ -389,6 +389,69 @@ TEST_F(FileBackendTest, AFolderDyingMidNativeFoldCountsEverythingOnce) {
   }
 }
 
+// An index image with one histogram record of `cell_count` cells (bounds {1, +Inf}).
+std::string native_image(std::uint32_t cell_count) {
+  namespace ff = pytheus::detail::file;
+  const std::size_t begin = ff::records_begin_for(1);
+  std::string img(begin, '\0');
+  std::string rec = ff::encode_record(MetricType::histogram, GaugeMode::shared, "rpc_seconds", {},
+                                      {1, INFINITY}, 0, cell_count);
+  const auto len = static_cast<std::uint32_t>(rec.size());
+  std::memcpy(rec.data(), &len, 4);
+  img += rec;
+  auto* h = reinterpret_cast<ff::IndexHeader*>(img.data());
+  std::memcpy(h->magic, ff::kIndexMagic, 8);
+  h->version = ff::kFormatVersion;
+  h->max_processes = 1;
+  h->records_begin = begin;
+  h->records_end.store(img.size());
+  h->cells_used.store(cell_count);
+  return img;
+}
+
+TEST(FileBackendFormat, NativeRegionsAreReadAndCheckedFromTheRecord) {
+  namespace ff = pytheus::detail::file;
+  namespace nr = pytheus::detail::file::native_region;
+  const auto region = static_cast<std::uint32_t>(nr::region_cells(nr::window_for(160)));
+  std::string img = native_image(3 + region);
+  std::vector<ff::RecordView> out;
+  ff::read_records(reinterpret_cast<const unsigned char*>(img.data()), img.size(), "x/index.db", 0,
+                   out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].native_cells, region);
+  EXPECT_EQ(nr::window_of(out[0].native_cells), 160u);
+  // A region of no size the writer makes is a corrupt record.
+  img = native_image(3 + region + 1);
+  out.clear();
+  try {
+    ff::read_records(reinterpret_cast<const unsigned char*>(img.data()), img.size(), "x/index.db",
+                     0, out);
+    ADD_FAILURE() << "read a bad native region";
+  } catch (const ff::FileFormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("x/index.db is corrupt or truncated: bad native region"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// Exemplars of a native histogram are those of its classic buckets, as on every backend.
+TEST_F(FileBackendTest, ExemplarsOfANativeHistogram) {
+  CollectorRegistry reg;
+  NativeHistogramOptions o;
+  o.classic_buckets = true;
+  Histogram h("rpc_seconds", "x", {}, {}, &reg, Buckets{1}, o);
+  h.observe(0.5, {{"trace_id", "abc"}});
+  h.observe(2);
+  const std::string text = generate_metrics(reg, Format::openmetrics);
+  EXPECT_NE(text.find("rpc_seconds_bucket{le=\"1.0\"} 1 # {trace_id=\"abc\"} 0.5"),
+            std::string::npos)
+      << text;
+  const HistogramSnapshot s = h.snapshot();
+  ASSERT_TRUE(s.native);
+  EXPECT_EQ(native::total_count(*s.native), 2u);
+  EXPECT_EQ(s.buckets, (std::vector<double>{1, 2}));
+}
+
 TEST(FileBackendFormat, DirectoriesOfVersion2AreRefused) {
   TempDir made("pytheus-file-v3");
   load_backend("MultiProcessFileBackend", nlohmann::json{{"directory", made.path().string()}});
