@@ -3,12 +3,14 @@
 #include "native_region.hpp"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "pytheus/detail/native.hpp"
+#include "store.hpp"
 
 namespace pytheus::detail::file::native_region {
 namespace {
@@ -33,6 +35,11 @@ std::uint64_t as_u(double d) {
   return u;
 }
 
+// Region header cells.
+enum : std::uint64_t { kLock, kVersion, kMeta, kIntent };
+// The lock word's holder when it is one of the owner's threads.
+constexpr std::uint64_t kOwner = UINT64_MAX;
+
 // Buffer fields, from the buffer's first cell.
 enum : std::uint64_t { kSchema, kZeroThreshold, kPosOffset, kNegOffset, kZeroCount, kPopulated };
 
@@ -44,25 +51,44 @@ void pause_briefly(int attempt) {
   if (attempt % 64 == 63) sched_yield();
 }
 
-// Takes the lock of a region: seq from even to odd. Returns the odd value. With `take_over`
-// (its owner is dead), an odd seq is taken as it is.
-std::uint64_t lock(U& seq, bool take_over) {
-  for (int attempt = 0;; ++attempt) {
-    std::uint64_t s = seq.load(std::memory_order_relaxed);
-    if (s & 1) {
-      if (take_over) return s;
-      pause_briefly(attempt);
+bool holder_dead(std::uint64_t holder) {
+  return holder != kOwner && !process_start_time(static_cast<pid_t>(holder));
+}
+
+// Takes the lock word of a region for `holder` (kOwner, or a reader's or eraser's pid).
+// Waits while another holds it; a reader or eraser that died holding it is replaced (checked
+// now and then: a look at /proc, only when waiting long). With `give_up`, returns false
+// after that many attempts instead.
+bool take(U& lock, std::uint64_t holder, long give_up = -1) {
+  for (long attempt = 0;; ++attempt) {
+    std::uint64_t h = lock.load(std::memory_order_relaxed);
+    if (h == 0) {
+      if (lock.compare_exchange_weak(h, holder, std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+        return true;
+      }
       continue;
     }
-    if (seq.compare_exchange_weak(s, s + 1, std::memory_order_acquire, std::memory_order_relaxed)) {
-      // The region's stores that follow are ordered after the odd value (a seqlock writer).
-      std::atomic_thread_fence(std::memory_order_release);
-      return s + 1;
+    if (give_up >= 0 && attempt >= give_up) return false;
+    if (attempt % 4096 == 4095 && holder_dead(h)) {
+      lock.compare_exchange_strong(h, 0, std::memory_order_relaxed);
+      continue;
     }
+    pause_briefly(static_cast<int>(attempt));
   }
 }
-void unlock(U& seq, std::uint64_t odd) {
-  seq.store(odd + 1, std::memory_order_release);
+
+// A writer, holding the lock: the version goes odd before its stores (a seqlock writer)
+// and even after them.
+std::uint64_t begin_write(U& version) {
+  const std::uint64_t v = version.load(std::memory_order_relaxed) | 1;
+  version.store(v, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  return v;
+}
+void end_write(U& version, U& lock, std::uint64_t odd) {
+  version.store(odd + 1, std::memory_order_release);
+  lock.store(0, std::memory_order_release);
 }
 
 // The buckets of buffer `which` of the region at `base`.
@@ -210,7 +236,7 @@ std::uint64_t initialise(unsigned char* base, std::uint64_t w, const NativeHisto
   empty.schema = o.schema;
   empty.zero_threshold = o.zero_threshold;
   store_buffer(base, w, 0, empty);
-  at(base, 1).store(2, std::memory_order_release);
+  at(base, kMeta).store(2, std::memory_order_release);
   return 2;
 }
 
@@ -233,8 +259,8 @@ std::uint64_t rebuild_with(unsigned char* base, std::uint64_t w, const NativeHis
   const std::uint64_t next = (meta & 1) ^ 1;
   store_buffer(base, w, next, cur);
   const std::uint64_t cell = cell_of(base, w, next, v);
-  at(base, 2).store(cell + 1, std::memory_order_relaxed);
-  at(base, 1).store(next | 2, std::memory_order_release);
+  at(base, kIntent).store(cell + 1, std::memory_order_relaxed);
+  at(base, kMeta).store(next | 2, std::memory_order_release);
   return cell;
 }
 
@@ -251,9 +277,11 @@ void observe(const SeriesCells& s, const NativeHistogramOptions& o, double value
              std::uint64_t bucket) {
   unsigned char* base = s.cells + 8 * (s.buckets + 1);
   const std::uint64_t w = s.window;
-  U& seq = at(base, 0);
-  const std::uint64_t odd = lock(seq, false);
-  std::uint64_t meta = at(base, 1).load(std::memory_order_relaxed);
+  U& lock = at(base, kLock);
+  U& version = at(base, kVersion);
+  take(lock, kOwner);
+  const std::uint64_t odd = begin_write(version);
+  std::uint64_t meta = at(base, kMeta).load(std::memory_order_relaxed);
   if (!(meta & 2)) meta = initialise(base, w, o);
   const std::uint64_t b = buffer_start(w, meta & 1);
   const double zt = as_d(at(base, b + kZeroThreshold).load(std::memory_order_relaxed));
@@ -287,7 +315,7 @@ void observe(const SeriesCells& s, const NativeHistogramOptions& o, double value
   }
   if (!rebuilt) {
     // Native first, classic after (see the header): `intent` names the cell meanwhile.
-    at(base, 2).store(cell + 1, std::memory_order_relaxed);
+    at(base, kIntent).store(cell + 1, std::memory_order_relaxed);
     U& n = at(base, cell);
     const std::uint64_t before = n.load(std::memory_order_relaxed);
     if (before == 0 && cell != b + kZeroCount) {
@@ -300,23 +328,25 @@ void observe(const SeriesCells& s, const NativeHistogramOptions& o, double value
   U& classic = at(s.cells, std::min<std::uint64_t>(bucket, s.buckets - 1));
   classic.store(classic.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   add_sum(s.cells, s.buckets, value);
-  at(base, 2).store(0, std::memory_order_relaxed);
-  unlock(seq, odd);
+  at(base, kIntent).store(0, std::memory_order_relaxed);
+  end_write(version, lock, odd);
 }
 
 void merge(const SeriesCells& s, const NativeHistogramOptions& o, const HistogramSnapshot& other) {
   unsigned char* base = s.cells + 8 * (s.buckets + 1);
   const std::uint64_t w = s.window;
-  U& seq = at(base, 0);
-  const std::uint64_t odd = lock(seq, false);
-  std::uint64_t meta = at(base, 1).load(std::memory_order_relaxed);
+  U& lock = at(base, kLock);
+  U& version = at(base, kVersion);
+  take(lock, kOwner);
+  const std::uint64_t odd = begin_write(version);
+  std::uint64_t meta = at(base, kMeta).load(std::memory_order_relaxed);
   if (!(meta & 2)) meta = initialise(base, w, o);
   if (other.native) {
     NativeBuckets cur = to_buckets(base, w, meta & 1);
     nm::merge(cur, *other.native);
     fit(cur, w, o.max_buckets, o.max_zero_threshold);
     store_buffer(base, w, (meta & 1) ^ 1, cur);
-    at(base, 1).store(((meta & 1) ^ 1) | 2, std::memory_order_release);
+    at(base, kMeta).store(((meta & 1) ^ 1) | 2, std::memory_order_release);
   }
   double previous = 0;
   for (std::uint64_t i = 0; i < s.buckets && i < other.buckets.size(); ++i) {
@@ -327,82 +357,109 @@ void merge(const SeriesCells& s, const NativeHistogramOptions& o, const Histogra
     previous = other.buckets[i];
   }
   add_sum(s.cells, s.buckets, other.sum);
-  unlock(seq, odd);
+  end_write(version, lock, odd);
 }
 
 void erase(const SeriesCells& s, bool owner_dead) {
   unsigned char* base = s.cells + 8 * (s.buckets + 1);
-  U& seq = at(base, 0);
-  const std::uint64_t odd = lock(seq, owner_dead);
+  U& lock = at(base, kLock);
+  U& version = at(base, kVersion);
+  // A dead owner may have left the lock held (kOwner): nobody writes the region any more.
+  const bool held = !owner_dead && take(lock, static_cast<std::uint64_t>(::getpid()));
+  const std::uint64_t odd = begin_write(version);
   for (std::uint64_t i = 0; i <= s.buckets; ++i) at(s.cells, i).store(0, std::memory_order_relaxed);
-  for (std::uint64_t i = 1; i < region_cells(s.window); ++i) {
+  for (std::uint64_t i = kVersion + 1; i < region_cells(s.window); ++i) {
     at(base, i).store(0, std::memory_order_relaxed);
   }
-  unlock(seq, odd);
+  version.store(odd + 1, std::memory_order_release);
+  if (held || owner_dead) lock.store(0, std::memory_order_release);
 }
+
+namespace {
+
+// One read of a file's part of the series; `undo`: its owner died inside an observation.
+void read_once(const unsigned char* cells, std::uint64_t buckets, std::uint64_t w, bool undo,
+               Read& r) {
+  const unsigned char* base = cells + 8 * (buckets + 1);
+  std::uint64_t classic = 0;
+  for (std::uint64_t i = 0; i < buckets; ++i) {
+    r.counts[i] = at(cells, i).load(std::memory_order_relaxed);
+    classic += r.counts[i];
+  }
+  r.sum = as_d(at(cells, buckets).load(std::memory_order_relaxed));
+  const std::uint64_t meta = at(base, kMeta).load(std::memory_order_acquire);
+  r.has_native = (meta & 2) != 0;
+  r.native = r.has_native ? to_buckets(base, w, meta & 1) : NativeBuckets{};
+  const std::uint64_t intent = at(base, kIntent).load(std::memory_order_relaxed);
+  if (!undo || !r.has_native || nm::total_count(r.native) != classic + 1 || intent == 0) return;
+  // Its native count was made, its classic one not: take the native one back.
+  const std::uint64_t b = buffer_start(w, meta & 1);
+  const std::uint64_t cell = intent - 1;
+  if (cell == b + kZeroCount) {
+    if (r.native.zero_count > 0) --r.native.zero_count;
+  } else if (cell >= b + kBufferHeader && cell < b + buffer_cells(w)) {
+    const std::uint64_t k = cell - b - kBufferHeader;
+    const int sign = k < w ? 0 : 1;
+    auto& l = sign == 0 ? r.native.positive : r.native.negative;
+    const auto offset = static_cast<std::int64_t>(
+        at(base, b + (sign == 0 ? kPosOffset : kNegOffset)).load(std::memory_order_relaxed));
+    const auto index = static_cast<std::int32_t>(offset + std::int64_t(k % w));
+    for (auto it = l.begin(); it != l.end(); ++it) {
+      if (it->first != index) continue;
+      if (--it->second == 0) l.erase(it);
+      break;
+    }
+  }
+}
+
+}  // namespace
 
 Read read(const unsigned char* cells, std::uint64_t buckets, std::uint64_t w, bool locked,
           bool alive) {
   Read r;
   r.counts.assign(buckets, 0);
   if (cells == nullptr) return r;
-  const unsigned char* base = cells + 8 * (buckets + 1);
-  const U& seq = at(base, 0);
-  for (int attempt = 0;; ++attempt) {
-    const std::uint64_t s1 = locked ? seq.load(std::memory_order_acquire) : 0;
-    // An owner in the middle of an update: wait for it while it lives (and for a while if
-    // it does not seem to move); a dead one's observation in progress is undone below.
-    const bool undo = (s1 & 1) != 0 && (!alive || attempt > 100000);
-    if ((s1 & 1) && !undo) {
+  auto* base = const_cast<unsigned char*>(cells) + 8 * (buckets + 1);
+  U& version = at(base, kVersion);
+  if (!locked || !alive) {
+    // The totals (written under the directory lock only), or a dead owner's: nothing moves;
+    // an odd version is an observation its owner died inside.
+    read_once(cells, buckets, w, locked && (version.load(std::memory_order_acquire) & 1), r);
+    return r;
+  }
+  // Optimistic (a seqlock read) while the owner lets it through...
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    const std::uint64_t v1 = version.load(std::memory_order_acquire);
+    if (v1 & 1) {
       pause_briefly(attempt);
       continue;
     }
-    std::uint64_t classic = 0;
-    for (std::uint64_t i = 0; i < buckets; ++i) {
-      r.counts[i] = at(cells, i).load(std::memory_order_relaxed);
-      classic += r.counts[i];
-    }
-    r.sum = as_d(at(cells, buckets).load(std::memory_order_relaxed));
-    const std::uint64_t meta = at(base, 1).load(std::memory_order_acquire);
-    const std::uint64_t intent = at(base, 2).load(std::memory_order_relaxed);
-    r.has_native = (meta & 2) != 0;
-    if (r.has_native) r.native = to_buckets(base, w, meta & 1);
-    if (locked && !undo) {
-      std::atomic_thread_fence(std::memory_order_acquire);
-      if (seq.load(std::memory_order_relaxed) != s1) continue;
-    }
-    if (undo && r.has_native && nm::total_count(r.native) == classic + 1 && intent != 0) {
-      // Its native count was made, its classic one not: take the native one back.
-      const std::uint64_t b = buffer_start(w, meta & 1);
-      const std::uint64_t cell = intent - 1;
-      if (cell == b + kZeroCount) {
-        if (r.native.zero_count > 0) --r.native.zero_count;
-      } else if (cell >= b + kBufferHeader && cell < b + buffer_cells(w)) {
-        const std::uint64_t k = cell - b - kBufferHeader;
-        const int sign = k < w ? 0 : 1;
-        auto& l = sign == 0 ? r.native.positive : r.native.negative;
-        const auto offset = static_cast<std::int64_t>(
-            at(base, b + (sign == 0 ? kPosOffset : kNegOffset)).load(std::memory_order_relaxed));
-        const auto index = static_cast<std::int32_t>(offset + std::int64_t(k % w));
-        for (auto it = l.begin(); it != l.end(); ++it) {
-          if (it->first != index) continue;
-          if (--it->second == 0) l.erase(it);
-          break;
-        }
-      }
-    }
+    read_once(cells, buckets, w, false, r);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (version.load(std::memory_order_relaxed) == v1) return r;
+  }
+  // ...else with the region's lock, which the owner's next observation waits for: a reader
+  // never starves behind a busy writer. An owner that keeps the lock this long is stopped
+  // (or died after the liveness check): its state does not move, read it as a dead one's.
+  U& lock = at(base, kLock);
+  const auto me = static_cast<std::uint64_t>(::getpid());
+  if (!take(lock, me, 1 << 22)) {
+    read_once(cells, buckets, w, (version.load(std::memory_order_acquire) & 1) != 0, r);
     return r;
   }
+  read_once(cells, buckets, w, false, r);
+  lock.store(0, std::memory_order_release);
+  return r;
 }
 
 std::uint64_t meta(const unsigned char* cells, std::uint64_t buckets) {
-  return at(cells + 8 * (buckets + 1), 1).load(std::memory_order_acquire);
+  return at(cells + 8 * (buckets + 1), kMeta).load(std::memory_order_acquire);
 }
 
 void fold_into(const SeriesCells& into, const NativeBuckets& add) {
   unsigned char* base = into.cells + 8 * (into.buckets + 1);
   const std::uint64_t w = into.window;
-  const std::uint64_t m = at(base, 1).load(std::memory_order_acquire);
+  const std::uint64_t m = at(base, kMeta).load(std::memory_order_acquire);
   NativeBuckets cur = add;
   if (m & 2) {
     cur = to_buckets(base, w, m & 1);
@@ -411,7 +468,7 @@ void fold_into(const SeriesCells& into, const NativeBuckets& add) {
   // The window alone bounds the totals; a scrape applies max_buckets to the merged series.
   fit(cur, w, UINT32_MAX, 0);
   store_buffer(base, w, (m & 1) ^ 1, cur);
-  at(base, 1).store(((m & 1) ^ 1) | 2, std::memory_order_release);
+  at(base, kMeta).store(((m & 1) ^ 1) | 2, std::memory_order_release);
 }
 
 void limit(NativeBuckets& b, std::uint32_t max_buckets) {

@@ -2,12 +2,17 @@
 // the series' classic cells (bucket counts, then the sum).
 //
 // Region layout (cells of 8 bytes, W counts per sign, W = window_for(max_buckets)):
-//   [0] seq     even when stable; odd while this slot's owner updates the series. It is both
-//               the lock of the owner's threads (a CAS from even to odd) and a seqlock for
-//               readers, who retry while it is odd or changed. It covers the series' classic
-//               cells of the same slot too, so a reader never sees a count without its bucket.
-//   [1] meta    bit 1: the region holds buckets; bit 0: which of the two buffers is current.
-//   [2] intent  1 + the cell (from the region's start) an observation in progress adds one
+//   [0] lock    0 when free; else who holds it: kOwner (one of the slot owner's threads), or
+//               the pid of a reader or an eraser. Writers (the owner's threads) take it for
+//               each update, with one compare-and-swap. It covers the series' classic cells
+//               of the same file too, so a reader never sees a count without its bucket.
+//   [1] version odd while a writer updates the series: readers first read optimistically
+//               (a seqlock: retried while odd or changed) and, if a busy writer keeps them
+//               from it, take the lock themselves for the length of one read, so they never
+//               starve. A holder found dead (a look at /proc, only after waiting long) is
+//               replaced; an owner that died holding it writes nothing more anyway.
+//   [2] meta    bit 1: the region holds buckets; bit 0: which of the two buffers is current.
+//   [3] intent  1 + the cell (from the region's start) an observation in progress adds one
 //               to, else 0: what undoes a half-made observation of an owner that died.
 //   then two buffers of 6 + 2W cells: schema, zero threshold (double bits), offset of the
 //   positive and of the negative window (kUnset: none yet), zero count, populated buckets,
@@ -24,7 +29,7 @@
 // returned from is lost.
 //
 // totals.db has a region per series too, written only by folds (under the directory lock,
-// inside a fold_seq window, by the same buffer switch, see fold.cpp); its seq stays 0.
+// inside a fold_seq window, by the same buffer switch, see fold.cpp); its lock stays free.
 #pragma once
 
 #include <atomic>
@@ -36,7 +41,7 @@
 
 namespace pytheus::detail::file::native_region {
 
-inline constexpr std::uint64_t kHeader = 3;
+inline constexpr std::uint64_t kHeader = 4;
 inline constexpr std::uint64_t kBufferHeader = 6;
 inline constexpr std::int64_t kUnset = INT64_MIN;
 // At schema -4 every finite double is within 136 bucket indices per sign, so a window at
@@ -80,7 +85,7 @@ void observe(const SeriesCells& s, const NativeHistogramOptions& o, double value
 void merge(const SeriesCells& s, const NativeHistogramOptions& o, const HistogramSnapshot& other);
 
 // Erase: under the region's lock (waiting for an owner in the middle of an update unless
-// `owner_dead`), zeroes the classic cells and the region, seq excepted.
+// `owner_dead`), zeroes the classic cells and the region.
 void erase(const SeriesCells& s, bool owner_dead);
 
 // What one cell file holds of a series, read consistently.
@@ -90,9 +95,9 @@ struct Read {
   bool has_native = false;
   NativeBuckets native;
 };
-// Reads a slot (`locked`: seq-guarded, owned by a process that may be writing; `alive`: it
-// is alive, so a reader waits for it rather than undoing its observation in progress) or
-// the totals (not locked). `cells` may be null (the file does not cover the series).
+// Reads a slot (`locked`: owned by a process that may be writing; `alive`: it is alive, so
+// a reader waits for it rather than undoing its observation in progress) or the totals (not
+// locked). `cells` may be null (the file does not cover the series).
 Read read(const unsigned char* cells, std::uint64_t buckets, std::uint64_t window, bool locked,
           bool alive);
 
