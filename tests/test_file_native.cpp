@@ -352,6 +352,31 @@ TEST_F(FileBackendTest, ProcessesWithDifferentMaxBucketsShareTheSeries) {
   EXPECT_EQ(got.native, expected_at(values, got.native.schema, got.native.zero_threshold));
 }
 
+// A process that died holding a region's lock (a reader or an eraser): the owner's next
+// observation finds it dead and goes on.
+TEST_F(FileBackendTest, ALockHolderThatDiedIsReplaced) {
+  CollectorRegistry reg;
+  Histogram h("rpc_seconds", "x", {}, {}, &reg, {}, NativeHistogramOptions{});
+  h.observe(1);  // this process: slot 0; the series: bucket +Inf at cell 0, sum, then region
+  const std::string slot = path("slot-0.db");
+  const pid_t holder = spawn([&] {
+    const int fd = open(slot.c_str(), O_RDWR);
+    void* p = mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) throw std::runtime_error("mmap");
+    auto* lock = reinterpret_cast<std::atomic<std::uint64_t>*>(static_cast<char*>(p) + 4096 + 16);
+    std::uint64_t free = 0;
+    if (!lock->compare_exchange_strong(free, static_cast<std::uint64_t>(getpid()))) {
+      throw std::runtime_error("the lock was not free");
+    }
+    _exit(0);  // dies holding it
+  });
+  ASSERT_EQ(wait_child(holder), 0);
+  h.observe(2);
+  const Scrape got = scrape(reg);
+  EXPECT_EQ(got.count, 2);
+  EXPECT_EQ(native::total_count(got.native), 2u);
+}
+
 int g_die_at_unit = -1;
 int g_die_at_phase = 0;
 int g_units_seen = 0;
