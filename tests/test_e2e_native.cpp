@@ -1,7 +1,8 @@
 // End to end: a real Prometheus 2.42 with --enable-feature=native-histograms scrapes a
 // histogram with native buckets over protobuf. histogram_count equals the observations and
 // histogram_quantile(0.9) is within the schema's relative error of the true quantile: in one
-// process (in memory), and with 4 forked processes observing into one Redis.
+// process (in memory), with 4 forked processes observing into one Redis, and with 4 forked
+// processes observing into one directory of MultiProcessFileBackend.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,6 +19,13 @@
 #include "pytheus/pytheus.hpp"
 #ifdef PYTHEUS_TEST_REDIS
 #include "redis_test_helpers.hpp"
+#endif
+#ifdef PYTHEUS_TEST_FILE
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child_process.hpp"
+#include "pytheus/backends/file.hpp"
 #endif
 
 using namespace std::chrono_literals;
@@ -128,5 +136,53 @@ TEST(NativeHistogramE2E, PrometheusReadsNativeBucketsOfFourRedisProcesses) {
   ASSERT_EQ(s.count, double(kWorkers) * kObservations);
   EXPECT_EQ(s.native->schema, 2);
   check_with_prometheus(r, kWorkers, sum, s.native->schema);
+}
+#endif
+
+#ifdef PYTHEUS_TEST_FILE
+TEST(NativeHistogramE2E, PrometheusReadsNativeBucketsOfFourFileBackendProcesses) {
+  pytheus_test::TempDir dir("pytheus-e2e-native");
+  const nlohmann::json config{{"directory", dir.path().string()}};
+  pytheus::load_backend("MultiProcessFileBackend", config);
+  pytheus::protobuf::enable();
+  pytheus::CollectorRegistry r;
+  pytheus::Histogram h("rpc_seconds", "RPC latency.", {"route"}, {}, &r, {},
+                       pytheus::NativeHistogramOptions{});
+  h.labels({{"route", "/"}});
+  constexpr int kWorkers = 4;
+  std::vector<pid_t> children;
+  for (int w = 0; w < kWorkers; ++w) {
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      int code = 0;
+      try {
+        pytheus::NativeHistogramOptions o;
+        o.max_buckets = w == 0 ? 60 : 160;  // worker 0 halves its resolution, the others not
+        pytheus::CollectorRegistry mine;
+        pytheus::Histogram hw("rpc_seconds", "RPC latency.", {"route"}, {}, &mine, {}, o);
+        for (int i = 0; i < kObservations; ++i) hw.labels({{"route", "/"}}).observe(value_of(w, i));
+      } catch (...) {
+        code = 1;
+      }
+      _exit(code);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t c : children) {
+    int status = 0;
+    waitpid(c, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  double sum = 0;
+  for (int w = 0; w < kWorkers; ++w) {
+    for (int i = 0; i < kObservations; ++i) sum += value_of(w, i);
+  }
+  const auto s = h.labels({{"route", "/"}}).snapshot();
+  ASSERT_TRUE(s.native);
+  ASSERT_EQ(s.count, double(kWorkers) * kObservations);
+  EXPECT_EQ(s.native->schema, 2);  // worker 0's
+  check_with_prometheus(r, kWorkers, sum, s.native->schema);
+  pytheus::load_backend("SingleProcessBackend");
 }
 #endif

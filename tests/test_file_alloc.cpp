@@ -1,6 +1,7 @@
 // MultiProcessFileBackend's updates allocate nothing: inc(), dec(), set() of every gauge kind
 // and observe() of histograms and summaries, once their series exist (and also right after a
-// fork, where the first update takes a new slot: that one may allocate, the next do not).
+// fork, where the first update takes a new slot: that one may allocate, the next do not),
+// native histograms included.
 #include <gtest/gtest.h>
 
 #include "allocation_counter.hpp"
@@ -28,6 +29,7 @@ TEST_F(FileBackendTest, UpdatesAllocateNothing) {
   pytheus::Gauge recent("g_recent", "G.", {}, {}, &reg, pytheus::GaugeMode::mostrecent);
   pytheus::Histogram h("h", "H.", {}, {}, &reg);
   pytheus::Summary s("s", "S.", {}, {}, &reg);
+  pytheus::Histogram native("n", "N.", {}, {}, &reg, {}, pytheus::NativeHistogramOptions{});
   auto warm = [&] {
     c.inc();
     shared.inc();
@@ -35,6 +37,11 @@ TEST_F(FileBackendTest, UpdatesAllocateNothing) {
     recent.dec();
     h.observe(0.2);
     s.observe(3);
+    // Native buckets: within their window, an observation is increments under the
+    // region's lock (only a value outside it rebuilds the window, which may allocate).
+    native.observe(0.2);
+    native.observe(-3);
+    native.observe(0);
   };
   warm();  // binds every series
   EXPECT_EQ(allocations_in([&] {

@@ -142,6 +142,7 @@ TEST_F(RedisTest, CredentialsNeverLeak) {
   Gauge g("level", "Level.", {}, {}, &reg);
   Histogram h("wait_seconds", "Wait.", {}, {}, &reg, {1});
   Summary s("size_bytes", "Sizes.", {"k"}, {}, &reg);
+  Histogram nh("rpc_seconds", "RPC.", {"k"}, {}, &reg, {}, NativeHistogramOptions{});
   auto work = [&] {
     c.labels({{"k", "a"}}).inc();
     c.labels({{"k", "b"}}).inc();
@@ -152,6 +153,7 @@ TEST_F(RedisTest, CredentialsNeverLeak) {
     // Exemplars: a compare-and-set script (EVAL, with HGET and HSET inside).
     c.labels({{"k", "b"}}).inc(1, {{"trace_id", "t"}});
     h.observe(0.5, {{"trace_id", "t"}});
+    nh.labels({{"k", "a"}}).observe(2);
   };
   // Runs f; a CollectError it throws joins the texts to search.
   auto keep_collect_error = [&](const auto& f) {
@@ -165,6 +167,7 @@ TEST_F(RedisTest, CredentialsNeverLeak) {
   ASSERT_TRUE(MultiProcessRedisBackend::flush());
   c.remove({{"k", "b"}});
   s.clear();
+  nh.remove({{"k", "a"}});  // native fields: EVAL, with HGETALL and HDEL inside
   EXPECT_EQ(c.labels({{"k", "a"}}).get(), 1);
   texts.push_back(generate_metrics(reg));
   texts.push_back(generate_metrics(reg, Format::openmetrics));

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <string>
 
+#include "native_region.hpp"
+#include "pytheus/detail/native.hpp"
 #include "pytheus/errors.hpp"
 #include "store.hpp"
 
@@ -83,7 +85,8 @@ std::optional<double> Store::created_of(const RecordView& r) const {
 bool Store::visible(const RecordView& r, const std::vector<CellSource>& src) const {
   if (record_header(r.offset).erased.load(std::memory_order_acquire) == 0) return true;
   for (const CellSource& s : src) {
-    for (std::uint64_t i = r.first_cell; i < r.first_cell + r.cell_count; ++i) {
+    // The classic cells only: a native region's lock word changes with every update.
+    for (std::uint64_t i = r.first_cell; i < r.first_cell + r.cell_count - r.native_cells; ++i) {
       if (s.u(i) != 0) return true;  // written again after the erase
     }
   }
@@ -91,11 +94,50 @@ bool Store::visible(const RecordView& r, const std::vector<CellSource>& src) con
 }
 
 SeriesRow Store::row(const RecordView& r, GaugeMode mode, const std::vector<CellSource>& src,
-                     std::vector<SeriesRow>* per_process) const {
+                     std::vector<SeriesRow>* per_process,
+                     const std::optional<NativeHistogramOptions>& native) const {
   SeriesRow out;
   const std::uint64_t c = r.first_cell;
   switch (r.type) {
     case MetricType::histogram: {
+      if (r.native_cells != 0) {
+        // Each file's classic counts and native buckets are read together (the region's
+        // seqlock), then merged at the lowest schema and widest zero bucket: exact.
+        const std::uint64_t n = r.cell_count - r.native_cells - 1;
+        const std::uint64_t w = native_region::window_of(r.native_cells);
+        std::vector<std::uint64_t> counts(n, 0);
+        std::optional<NativeBuckets> merged;
+        for (std::size_t k = 0; k < src.size(); ++k) {
+          const CellSource& s = src[k];
+          const bool covered = s.cells != nullptr && c + r.cell_count <= s.count;
+          const native_region::Read one =
+              native_region::read(covered ? s.cells + 8 * c : nullptr, n, w, k != 0, s.alive);
+          for (std::uint64_t i = 0; i < n; ++i) counts[i] += one.counts[i];
+          out.histogram.sum += one.sum;
+          if (!one.has_native) continue;
+          if (merged) {
+            native::merge(*merged, one.native);
+          } else {
+            merged = one.native;
+          }
+        }
+        std::uint64_t cumulative = 0;
+        out.histogram.buckets.resize(n);
+        for (std::uint64_t i = 0; i < n; ++i) {
+          cumulative += counts[i];
+          out.histogram.buckets[i] = static_cast<double>(cumulative);
+        }
+        out.histogram.count = static_cast<double>(cumulative);
+        if (!merged) {
+          merged.emplace();
+          const NativeHistogramOptions o = native.value_or(NativeHistogramOptions{});
+          merged->schema = o.schema;
+          merged->zero_threshold = o.zero_threshold;
+        }
+        if (native) native_region::limit(*merged, native->max_buckets);
+        out.histogram.native = std::move(merged);
+        return out;
+      }
       const std::uint64_t n = r.cell_count - 1;
       std::vector<std::uint64_t> counts(n, 0);
       for (const CellSource& s : src) {
@@ -191,6 +233,7 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
         const std::vector<double>& bounds =
             req.type == MetricType::histogram ? req.bounds : no_bounds;
         const bool per_series = req.type == MetricType::gauge && is_per_process_series(mode);
+        const bool with_native = native_cells_for(req.type, req.native) != 0;
         auto emit = [&](const RecordView* r, const std::vector<std::string>& values, bool local) {
           if (per_series) {
             std::vector<SeriesRow> per;
@@ -204,11 +247,16 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
           }
           SeriesRow s;
           if (r != nullptr) {
-            s = row(*r, mode, src, nullptr);
+            s = row(*r, mode, src, nullptr, req.native);
             s.created = created_of(*r);
             add_exemplars(*r, s, ex);
           } else if (req.type == MetricType::histogram) {
             s.histogram.buckets.assign(bounds.size(), 0);
+            if (with_native) {
+              NativeBuckets& b = s.histogram.native.emplace();
+              b.schema = req.native->schema;
+              b.zero_threshold = req.native->zero_threshold;
+            }
           }
           s.label_values = values;
           rows.push_back(std::move(s));
@@ -223,7 +271,7 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
             labels.emplace_back(req.label_names[i], values[i]);
           }
           std::sort(labels.begin(), labels.end());
-          const auto i = find(series_key(name, req.type, mode, bounds, labels));
+          const auto i = find(series_key(name, req.type, mode, bounds, labels, with_native));
           if (i) used[*i] = true;
           emit(i ? &records_[*i] : nullptr, values, true);
         }
@@ -231,7 +279,8 @@ std::vector<MetricRows> Store::bulk_read(const std::vector<MetricRequest>& reque
           if (used[(*same_name)[j]]) continue;
           const RecordView& r = records_[(*same_name)[j]];
           if (r.type != req.type || (r.type == MetricType::gauge && r.gauge_mode != mode) ||
-              r.bounds != bounds || r.labels.size() != req.label_names.size()) {
+              r.bounds != bounds || (r.native_cells != 0) != with_native ||
+              r.labels.size() != req.label_names.size()) {
             continue;
           }
           std::vector<std::string> values(req.label_names.size());
@@ -285,8 +334,9 @@ HistogramSnapshot Store::read_histogram(const Series& s) {
                                [](const RecordView& r, std::uint64_t o) { return r.offset < o; });
     if (it == records_.end() || it->offset != s.record) return {};
     const RecordView& r = *it;
-    return consistent(
-        [&](const std::vector<CellSource>& src) { return row(r, s.mode, src, nullptr).histogram; });
+    return consistent([&](const std::vector<CellSource>& src) {
+      return row(r, s.mode, src, nullptr, s.native).histogram;
+    });
   } catch (const FileFormatError& e) {
     throw CollectError(std::string("MultiProcessFileBackend: ") + e.what());
   }

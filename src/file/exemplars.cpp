@@ -86,7 +86,7 @@ std::vector<Store::ExemplarSource> Store::exemplar_sources() {
 void Store::add_exemplars(const RecordView& r, SeriesRow& row,
                           const std::vector<ExemplarSource>& ex) const {
   if (ex.empty() || (r.type != MetricType::counter && r.type != MetricType::histogram)) return;
-  const std::uint64_t n = r.type == MetricType::counter ? 1 : r.cell_count - 1;
+  const std::uint64_t n = r.type == MetricType::counter ? 1 : r.cell_count - r.native_cells - 1;
   std::vector<std::optional<Exemplar>> found(n);
   bool any = false;
   for (std::uint64_t i = 0; i < n; ++i) {

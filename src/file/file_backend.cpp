@@ -6,6 +6,7 @@
 // is one atomic operation on shared memory.
 #include <nlohmann/json.hpp>
 
+#include "native_region.hpp"
 #include "pytheus/backends.hpp"
 #include "pytheus/backends/file.hpp"
 #include "store.hpp"
@@ -86,10 +87,15 @@ class FileHistogram final : public HistogramBackend {
       : store_(Store::open(config)),
         series_(store_.bind(info, bounds)),
         c_(series_.first_cell),
-        n_(series_.cell_count - 1) {}
+        n_(series_.cell_count - series_.native_cells - 1),
+        window_(native_region::window_of(series_.native_cells)) {}
 
   void observe(double value, std::size_t bucket) override {
     unsigned char* cells = store_.own_cells();
+    if (series_.native) {
+      native_region::observe({cells + 8 * c_, n_, window_}, *series_.native, value, bucket);
+      return;
+    }
     if (series_.type == MetricType::histogram) {
       cell_u(cells, c_ + std::min<std::uint64_t>(bucket, n_ - 1))
           .fetch_add(1, std::memory_order_relaxed);
@@ -109,6 +115,10 @@ class FileHistogram final : public HistogramBackend {
   HistogramSnapshot snapshot() override { return store_.read_histogram(series_); }
   void merge(const HistogramSnapshot& other) override {
     unsigned char* cells = store_.own_cells();
+    if (series_.native) {
+      native_region::merge({cells + 8 * c_, n_, window_}, *series_.native, other);
+      return;
+    }
     if (series_.type == MetricType::histogram) {
       double previous = 0;
       for (std::uint64_t i = 0; i < n_ && i < other.buckets.size(); ++i) {
@@ -129,7 +139,8 @@ class FileHistogram final : public HistogramBackend {
   Store& store_;
   Series series_;
   std::uint64_t c_;
-  std::uint64_t n_;  // buckets; the sum is cell n_ (a summary: count at 0, sum at 1)
+  std::uint64_t n_;       // buckets; the sum is cell n_ (a summary: count at 0, sum at 1)
+  std::uint64_t window_;  // with native buckets: their region's window, after the sum
 };
 
 BackendClass make_class() {

@@ -12,12 +12,21 @@
 // takes the lock and finishes the fold itself.
 #include <cstring>
 
+#include "native_region.hpp"
 #include "store.hpp"
 
 namespace pytheus::detail::file {
 namespace {
 
-enum Kind : std::uint64_t { kAddDouble, kAddCount, kGaugeSum, kGaugeMax, kGaugeMin, kGaugeRecent };
+enum Kind : std::uint64_t {
+  kAddDouble,
+  kAddCount,
+  kGaugeSum,
+  kGaugeMax,
+  kGaugeMin,
+  kGaugeRecent,
+  kNative
+};
 
 double as_d(std::uint64_t bits) {
   double d;
@@ -35,10 +44,13 @@ template <class F>
 void for_each_unit(const RecordView& r, F&& f) {
   const std::uint64_t c = r.first_cell;
   switch (r.type) {
-    case MetricType::histogram:
-      for (std::uint64_t i = 0; i + 1 < r.cell_count; ++i) f(c + i, 1, kAddCount);
-      f(c + r.cell_count - 1, 1, kAddDouble);
+    case MetricType::histogram: {
+      const std::uint64_t n = r.cell_count - r.native_cells - 1;
+      for (std::uint64_t i = 0; i < n; ++i) f(c + i, 1, kAddCount);
+      f(c + n, 1, kAddDouble);
+      if (r.native_cells != 0) f(c + n + 1, r.native_cells, kNative);
       break;
+    }
     case MetricType::summary:
       f(c, 1, kAddCount);
       f(c + 1, 1, kAddDouble);
@@ -119,6 +131,10 @@ void Store::fold(std::uint32_t slot) {
         if (c + width > covered) return;
         const std::uint64_t step = e.fold_step.load(std::memory_order_acquire);
         if (step > 2 * c + 1) return;  // done before
+        if (kind == kNative) {
+          fold_native(e, r, c, width, step, cells, totals);
+          return;
+        }
         if (step < 2 * c + 1) {
           for (std::uint64_t i = 0; i < width; ++i) {
             e.pending[i].store(cell_u(totals, c + i).load(std::memory_order_relaxed),
@@ -151,6 +167,33 @@ void Store::fold(std::uint32_t slot) {
     e.start_time.store(0, std::memory_order_relaxed);
     e.state.store(kFree, std::memory_order_release);
   }
+}
+
+// A native region is one unit: the totals' region is rebuilt in its other buffer from its
+// current one and the dead slot's buckets, then switched (native_region.hpp). `pending[0]`
+// keeps the totals' meta word from before: a redo that finds it changed knows the switch
+// was made, and one that finds it unchanged rebuilds the other buffer again from the same
+// inputs.
+void Store::fold_native(SlotEntry& e, const RecordView& r, std::uint64_t c, std::uint64_t width,
+                        std::uint64_t step, unsigned char* cells, unsigned char* totals) {
+  const std::uint64_t buckets = r.cell_count - r.native_cells - 1;
+  const std::uint64_t first = r.first_cell;
+  const std::uint64_t w = native_region::window_of(r.native_cells);
+  if (step < 2 * c + 1) {
+    e.pending[0].store(native_region::meta(totals + 8 * first, buckets), std::memory_order_relaxed);
+    e.fold_kind.store(kNative, std::memory_order_relaxed);
+    e.fold_step.store(2 * c + 1, std::memory_order_release);
+    if (fold_unit_hook) fold_unit_hook(c, 0);
+  } else if (native_region::meta(totals + 8 * first, buckets) !=
+             e.pending[0].load(std::memory_order_relaxed)) {
+    e.fold_step.store(2 * (c + width), std::memory_order_release);  // switched before
+    return;
+  }
+  // The dead owner's series, its observation in progress (if any) undone.
+  const native_region::Read dead = native_region::read(cells + 8 * first, buckets, w, true, false);
+  if (dead.has_native) native_region::fold_into({totals + 8 * first, buckets, w}, dead.native);
+  if (fold_unit_hook) fold_unit_hook(c, 1);
+  e.fold_step.store(2 * (c + width), std::memory_order_release);
 }
 
 void Store::finish_folds() {

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "native_region.hpp"
+
 namespace pytheus::detail::file {
 namespace {
 
@@ -113,7 +115,13 @@ std::uint64_t read_records(const unsigned char* data, std::size_t size, const st
     v.first_cell = r.first_cell;
     v.cell_count = r.cell_count;
     if (v.type != MetricType::histogram && r.bound_count != 0) corrupt(file, "bad bounds" + where);
-    if (v.cell_count != cells_for(v.type, r.bound_count)) corrupt(file, "bad cell count" + where);
+    const std::uint32_t classic = cells_for(v.type, r.bound_count);
+    if (v.type == MetricType::histogram && v.cell_count > classic) {
+      v.native_cells = v.cell_count - classic;
+      if (native_region::window_of(v.native_cells) == 0) corrupt(file, "bad native region" + where);
+    } else if (v.cell_count != classic) {
+      corrupt(file, "bad cell count" + where);
+    }
     if (v.first_cell > cells || cells - v.first_cell < v.cell_count) {
       corrupt(file, "cells out of range" + where);
     }
@@ -161,7 +169,8 @@ std::string stored_name(std::string_view name, std::string_view registry_prefix)
 
 std::string series_key(std::string_view name, MetricType type, GaugeMode mode,
                        const std::vector<double>& bounds,
-                       const std::vector<std::pair<std::string_view, std::string_view>>& labels) {
+                       const std::vector<std::pair<std::string_view, std::string_view>>& labels,
+                       bool native) {
   std::string k;
   k.reserve(name.size() + 16 + 8 * bounds.size());
   k += name;
@@ -175,6 +184,10 @@ std::string series_key(std::string_view name, MetricType type, GaugeMode mode,
     put(k, &vl, 4);
     k += n;
     k += v;
+  }
+  if (native) {
+    k += '\0';
+    k += "native";
   }
   return k;
 }

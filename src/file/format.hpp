@@ -27,8 +27,9 @@ namespace pytheus::detail::file {
 
 inline constexpr char kIndexMagic[8] = {'P', 'Y', 'T', 'H', 'I', 'D', 'X', '1'};
 inline constexpr char kCellsMagic[8] = {'P', 'Y', 'T', 'H', 'C', 'E', 'L', '1'};
-// 2: records carry the series' creation time.
-inline constexpr std::uint32_t kFormatVersion = 2;
+// 2: records carry the series' creation time. 3: a histogram with native buckets has a
+// native region after its classic cells (native_region.hpp).
+inline constexpr std::uint32_t kFormatVersion = 3;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kServiceMax = 128;
 inline constexpr std::size_t kCellsHeader = kPage;  // cell i is at kCellsHeader + 8 * i
@@ -121,8 +122,8 @@ inline constexpr char kExemplarsMagic[8] = {'P', 'Y', 'T', 'H', 'E', 'X', 'M', '
 inline constexpr std::size_t kExemplarRecord = 576;
 
 // Cells a series of `type` with `bounds` bucket bounds owns: counter 1; gauge 2 (value,
-// time of the last write in ns, 0 = never); histogram one count per bucket then the sum;
-// summary count then sum.
+// time of the last write in ns, 0 = never); histogram one count per bucket then the sum
+// (then, with native buckets, its native region: cell_count says so); summary count then sum.
 std::uint32_t cells_for(MetricType type, std::size_t bounds);
 
 // A record as read: views into the mapped file.
@@ -135,6 +136,9 @@ struct RecordView {
   std::vector<double> bounds;
   std::uint64_t first_cell = 0;
   std::uint32_t cell_count = 0;
+  // A histogram with native buckets: the cells of its native region (after the classic
+  // ones), else 0.
+  std::uint32_t native_cells = 0;
 };
 
 // Checks an index header against the file size; throws FileFormatError naming `file`.
@@ -158,8 +162,12 @@ std::string encode_record(MetricType type, GaugeMode mode, std::string_view name
 // metrics whose exposed names differ never share a series.
 std::string stored_name(std::string_view name, std::string_view registry_prefix);
 
+// A histogram with native buckets and one without are different series. The size of the
+// native region is not part of the key: the process that creates the series sets it (from
+// its max_buckets) and every process uses the region the record has.
 std::string series_key(std::string_view name, MetricType type, GaugeMode mode,
                        const std::vector<double>& bounds,
-                       const std::vector<std::pair<std::string_view, std::string_view>>& labels);
+                       const std::vector<std::pair<std::string_view, std::string_view>>& labels,
+                       bool native = false);
 
 }  // namespace pytheus::detail::file

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "native_region.hpp"
 #include "pytheus/descriptor.hpp"
 #include "pytheus/errors.hpp"
 #include "store.hpp"
@@ -29,6 +30,13 @@ void note_created(std::atomic<std::uint64_t>& created, double when) {
 }
 
 }  // namespace
+
+std::uint32_t native_cells_for(MetricType type,
+                               const std::optional<NativeHistogramOptions>& native) {
+  if (type != MetricType::histogram || !native) return 0;
+  return static_cast<std::uint32_t>(
+      native_region::region_cells(native_region::window_for(native->max_buckets)));
+}
 
 IndexHeader& Store::header() const {
   return *reinterpret_cast<IndexHeader*>(index_->data());
@@ -50,7 +58,8 @@ void Store::sync_catalog() {
   scanned_ = read_records(index_->data(), index_->size(), index_->path(), scanned_, records_);
   for (std::size_t i = first; i < records_.size(); ++i) {
     const RecordView& r = records_[i];
-    by_key_.emplace(series_key(r.name, r.type, r.gauge_mode, r.bounds, r.labels), i);
+    by_key_.emplace(
+        series_key(r.name, r.type, r.gauge_mode, r.bounds, r.labels, r.native_cells != 0), i);
     by_name_[std::string(r.name)].push_back(i);
   }
 }
@@ -79,7 +88,8 @@ std::size_t Store::create_record(const MetricInfo& info, GaugeMode mode,
   }
   const std::uint64_t first = header().cells_used.load(std::memory_order_acquire);
   const std::uint32_t count =
-      cells_for(info.type, info.type == MetricType::histogram ? bounds.size() : 0);
+      cells_for(info.type, info.type == MetricType::histogram ? bounds.size() : 0) +
+      native_cells_for(info.type, info.native);
   const std::string rec = encode_record(
       info.type, mode, stored_name(info.name, info.registry_prefix), info.labels,
       info.type == MetricType::histogram ? bounds : std::vector<double>{}, first, count);
@@ -134,8 +144,8 @@ Series Store::bind(const MetricInfo& info, const std::vector<double>& bounds) {
   for (const auto& [n, v] : info.labels) labels.emplace_back(n, v);
   const std::vector<double> no_bounds;
   const std::vector<double>& b = info.type == MetricType::histogram ? bounds : no_bounds;
-  const std::string key =
-      series_key(stored_name(info.name, info.registry_prefix), info.type, mode, b, labels);
+  const std::string key = series_key(stored_name(info.name, info.registry_prefix), info.type, mode,
+                                     b, labels, native_cells_for(info.type, info.native) != 0);
   try {
     sync_catalog();
     std::optional<std::size_t> i = find(key);
@@ -152,7 +162,10 @@ Series Store::bind(const MetricInfo& info, const std::vector<double>& bounds) {
       note_created(record_header(r.offset).created,
                    info.created > 0 ? info.created : unix_time_now());
     }
-    Series s{r.first_cell, r.cell_count, r.offset, r.type, mode};
+    Series s{r.first_cell, r.cell_count, r.offset, r.type, mode, std::nullopt, r.native_cells};
+    // The region is the record's (its creator's max_buckets); the options are this
+    // process's (max_buckets, the zero bucket) within it.
+    if (r.native_cells != 0) s.native = info.native;
     cover_totals(s.first_cell + s.cell_count);
     cover_own(s.first_cell + s.cell_count);
     return s;
@@ -179,9 +192,26 @@ void Store::erase(const Series& s) {
   zero(totals_cells(), (totals_->size() - kCellsHeader) / 8);
   const auto used = static_cast<std::uint32_t>(h.slots_used.load(std::memory_order_acquire));
   for (std::uint32_t k = 0; k < used; ++k) {
-    if (entry(k).state.load(std::memory_order_acquire) == kFree) continue;
+    SlotEntry& e = entry(k);
+    const auto state = e.state.load(std::memory_order_acquire);
+    if (state == kFree) continue;
     const std::uint64_t covered = slot_cells(k);
-    if (covered) zero(slots_[k]->data() + kCellsHeader, covered);
+    if (!covered) continue;
+    unsigned char* cells = slots_[k]->data() + kCellsHeader;
+    if (s.native_cells != 0 && s.first_cell + s.cell_count <= covered) {
+      // Under the region's lock, so that its owner is never half way through an observation
+      // of the cells being zeroed (the lock covers the series' classic cells too).
+      bool dead = state != kLive;
+      if (!dead && static_cast<std::int64_t>(k) != own_slot_) {
+        const auto start = process_start_time(e.pid.load(std::memory_order_relaxed));
+        dead = !start || *start != e.start_time.load(std::memory_order_relaxed);
+      }
+      native_region::erase({cells + 8 * s.first_cell, s.cell_count - s.native_cells - 1,
+                            native_region::window_of(s.native_cells)},
+                           dead);
+      continue;
+    }
+    zero(cells, covered);
   }
   h.fold_seq.fetch_add(1, std::memory_order_release);
   clear_exemplars(s);

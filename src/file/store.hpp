@@ -39,6 +39,10 @@ struct Config {
 // Throws BackendError naming the key that is wrong.
 Config parse_config(const BackendConfig& config);
 
+// The native region cells a series of `info` has (0 without native buckets).
+std::uint32_t native_cells_for(MetricType type,
+                               const std::optional<NativeHistogramOptions>& native);
+
 // Returns the start time (clock ticks since boot, /proc/<pid>/stat field 22) of process
 // `pid`, or nullopt when there is no such process or it is a zombie (liveness.cpp).
 std::optional<std::uint64_t> process_start_time(pid_t pid);
@@ -50,6 +54,10 @@ struct Series {
   std::uint64_t record = 0;  // offset in index.db
   MetricType type = MetricType::untyped;
   GaugeMode mode = GaugeMode::shared;
+  // A histogram with native buckets: their options and its region's cells (after the
+  // bucket counts and the sum).
+  std::optional<NativeHistogramOptions> native;
+  std::uint32_t native_cells = 0;
 };
 
 // Where cells of one file are, for a read.
@@ -144,6 +152,8 @@ class Store {
   void fold_dead();
   void finish_folds();
   void fold(std::uint32_t slot);
+  void fold_native(SlotEntry& e, const RecordView& r, std::uint64_t c, std::uint64_t width,
+                   std::uint64_t step, unsigned char* cells, unsigned char* totals);
 
   // Exemplar files (exemplars.cpp); `mu_` held unless said.
   struct ExemplarSource {
@@ -162,7 +172,8 @@ class Store {
   template <class F>
   auto consistent(F&& read) -> decltype(read(std::vector<CellSource>{}));
   SeriesRow row(const RecordView& r, GaugeMode mode, const std::vector<CellSource>& src,
-                std::vector<SeriesRow>* per_process) const;
+                std::vector<SeriesRow>* per_process,
+                const std::optional<NativeHistogramOptions>& native = std::nullopt) const;
   bool visible(const RecordView& r, const std::vector<CellSource>& src) const;
   // The series' earliest creation across processes, when the record has one.
   std::optional<double> created_of(const RecordView& r) const;

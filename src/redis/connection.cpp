@@ -252,7 +252,32 @@ constexpr std::string_view kLatestExemplarScript =
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
     "return 1";
 
+// A field is `<bucket>|<labels JSON>` and `<bucket>` never holds a '|' (p3_-12, z1e-128):
+// everything after the first '|' is the labels, compared whole. A suffix match would be wrong
+// (every field ends with "|" + "" of the unlabelled series; a label value may end like
+// another series' JSON). HGETALL rather than HKEYS: the ACL of docs/security.md already
+// allows it, and commands a script runs are checked against the caller's ACL. The hash holds
+// one metric's series; remove() is rare, so a walk of it is cheap enough.
+constexpr std::string_view kDeleteNativeScript =
+    "local all = redis.call('HGETALL', KEYS[1]) "
+    "local n = 0 "
+    "for i = 1, #all, 2 do "
+    "local f = all[i] "
+    "local bar = string.find(f, '|', 1, true) "
+    "if bar and string.sub(f, bar + 1) == ARGV[1] then "
+    "redis.call('HDEL', KEYS[1], f) "
+    "n = n + 1 "
+    "end "
+    "end "
+    "return n";
+
 }  // namespace
+
+void append_delete_native(Connection& c, std::string_view key, std::string_view labels) {
+  const char* argv[5] = {"EVAL", kDeleteNativeScript.data(), "1", key.data(), labels.data()};
+  const std::size_t lens[5] = {4, kDeleteNativeScript.size(), 1, key.size(), labels.size()};
+  c.append(5, argv, lens);
+}
 
 void append_exemplar(Connection& c, std::string_view key, std::string_view field,
                      std::string_view value) {

@@ -111,6 +111,10 @@ void append_set_if_absent(Connection& c, std::string_view key, std::string_view 
 // one step); it may go inside MULTI.
 void append_exemplar(Connection& c, std::string_view key, std::string_view field,
                      std::string_view value);
+// Deletes from native hash `key` (native.hpp) every bucket field of the series whose labels
+// field is `labels` ("" unlabelled): the fields `<bucket>|<labels>`, whatever schema, index or
+// zero threshold wrote them, in any process. One EVAL; it may go inside MULTI.
+void append_delete_native(Connection& c, std::string_view key, std::string_view labels);
 
 // A key a read fetches: GET for a string, HGETALL for a hash.
 struct KeyToRead {

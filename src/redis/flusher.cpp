@@ -358,6 +358,10 @@ void Flusher::append_entry(Connection& c, const Entry& e, std::size_t& cmds) {
       append_delete(c, k.exemplar_key, field);
       ++cmds;
     }
+    if (!k.native_key.empty()) {  // every process's buckets of the series, at any schema
+      append_delete_native(control_, k.native_key, k.field);
+      ++cmds;
+    }
     return;
   }
   if (e.created != 0) {
