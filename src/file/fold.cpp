@@ -108,6 +108,8 @@ void combine(Kind kind, const std::uint64_t* old, const std::uint64_t* slot, std
         out[1] = slot[1];
       }
       break;
+    case kNative:
+      break;  // a native region folds as a whole (fold_native), never cell by cell
   }
 }
 
