@@ -399,3 +399,24 @@ TEST_P(RedisModeTest, PerProcessSetAfterIncsInOneWindow) {
   EXPECT_EQ(raw.hash("window:proc").at(field), "3");
   EXPECT_EQ(raw.integer({"EXISTS", "window"}), 0);  // nothing in the shared layout
 }
+
+// mostrecent orders set() calls by when they were made, even a fork apart (well under a
+// millisecond): the child's later set() wins although the parent's reaches Redis after it.
+TEST_P(RedisModeTest, MostRecentTellsApartSetsLessThanAMillisecondApart) {
+  RedisServer server;
+  nlohmann::json cfg = pytheus_test::mode_config(GetParam());
+  cfg["flush_interval_ms"] = 600000;
+  load(server, cfg);
+  CollectorRegistry reg;
+  Gauge g("latest", "Latest.", {}, {}, &reg, GaugeMode::mostrecent);
+  for (int round = 0; round < 10; ++round) {
+    g.set(2.0 * round + 1);
+    const pid_t pid = pytheus_test::fork_child([&] {
+      g.set(2.0 * round + 2);
+      return MultiProcessRedisBackend::flush() ? 0 : 1;
+    });
+    ASSERT_EQ(pytheus_test::wait_child(pid), 0);
+    ASSERT_TRUE(MultiProcessRedisBackend::flush());
+    EXPECT_EQ(sample_value(collect(reg), "latest", ""), 2.0 * round + 2) << "round " << round;
+  }
+}

@@ -90,9 +90,7 @@ bool DeltaStore::set(Slot& s, double v) {
     s.has_set = true;
     s.set_value = v;
     if (s.keys->stamped) {
-      s.set_time_ms = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              std::chrono::system_clock::now().time_since_epoch())
-                                              .count());
+      s.set_stamp = set_stamp_now();
     }
     s.value.store(0, std::memory_order_seq_cst);
   }
@@ -151,7 +149,7 @@ void DeltaStore::take_dirty(std::vector<Entry>& batch) {
       std::lock_guard<std::mutex> lock(s->set_mu);
       e.has_set = s->has_set;
       e.set_value = s->set_value;
-      e.set_time_ms = s->set_time_ms;
+      e.set_stamp = s->set_stamp;
       s->has_set = false;
       e.value = s->value.exchange(0, std::memory_order_seq_cst);
       if (s->native) {

@@ -39,7 +39,7 @@ struct Slot {
   std::mutex set_mu;
   bool has_set = false;
   double set_value = 0;
-  double set_time_ms = 0;  // wall clock of the set, for mostrecent modes (Keys::stamped)
+  double set_stamp = 0;  // set_stamp_now() of the set, for mostrecent modes (Keys::stamped)
   // The latest exemplar per Keys::exemplar_fields entry not yet delivered: stored, then
   // `fresh`, then the delta and `dirty`, so a flush that takes the delta sees it.
   ExemplarCells exemplars;
@@ -64,7 +64,7 @@ struct Entry {
   double created = 0;  // sent set-if-absent when not 0
   bool has_set = false;
   double set_value = 0;
-  double set_time_ms = 0;
+  double set_stamp = 0;
   double value = 0;
   std::vector<std::uint64_t> counts;
   // Exemplars to deliver: the index into Keys::exemplar_fields and the exemplar.

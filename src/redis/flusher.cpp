@@ -387,7 +387,7 @@ void Flusher::append_entry(Connection& c, const Entry& e, std::size_t& cmds) {
       append_set(c, k.keys[0], k.field, Number(e.set_value));
       ++cmds;
       if (k.stamped) {
-        append_set(c, k.keys[1], k.field, Number(e.set_time_ms));
+        append_set(c, k.keys[1], k.field, Number(e.set_stamp));
         ++cmds;
       }
     }

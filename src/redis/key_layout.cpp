@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <utility>
@@ -182,6 +183,12 @@ std::vector<std::string> per_process_metric_keys(const KeySpace& prefix, std::st
     keys.push_back(base + kStampSuffix);
   }
   return keys;
+}
+
+double set_stamp_now() {
+  return static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count());
 }
 
 std::string stamp_key_of(const std::string& proc_key) {

@@ -83,6 +83,10 @@ std::vector<std::string> per_process_metric_keys(const KeySpace& prefix, std::st
 
 // The NAME:proc_ts key beside per-process key NAME:proc.
 std::string stamp_key_of(const std::string& proc_key);
+// The stamp a mostrecent gauge's set() writes beside its value: wall-clock microseconds since
+// the epoch (exact in a double). Microseconds, so that two processes' set() calls a fork apart
+// are told apart in the order they happened (milliseconds often tied there).
+double set_stamp_now();
 
 // Splits a per-process field into the process id and the labels JSON ("" for an unlabelled
 // gauge); false when it has no "|".

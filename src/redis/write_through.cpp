@@ -67,9 +67,7 @@ Sent WriteThrough::send_value(const Keys& k, bool set, double v, double created,
   }
   append_expire(*c, k.keys[0], ttl_);
   if (set && k.stamped) {
-    const Number now(static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             std::chrono::system_clock::now().time_since_epoch())
-                                             .count()));
+    const Number now(set_stamp_now());
     append_set(*c, k.keys[1], k.field, now);
     append_expire(*c, k.keys[1], ttl_);
     return finish_round_trip(*c, 4 + extra, 0);
