@@ -4,48 +4,23 @@
 #include <cmath>
 #include <set>
 
+#include "native_test_helpers.hpp"
 #include "pytheus/detail/native.hpp"
 #include "redis_test_helpers.hpp"
 
 using namespace pytheus;
 using pytheus_test::flush_within;
 using pytheus_test::fork_child;
+using pytheus_test::NativeRecorder;
 using pytheus_test::RawRedis;
 using pytheus_test::RedisModeTest;
 using pytheus_test::RedisServer;
 using pytheus_test::RedisTest;
+using pytheus_test::small_limit;
 using pytheus_test::wait_child;
 namespace native = pytheus::detail::native;
 
 namespace {
-
-// Keeps the native buckets a collect writes, by series labels.
-class NativeRecorder : public MetricWriter {
- public:
-  void family(std::string_view, std::string_view, MetricType, std::string_view) override {}
-  void sample(std::string_view suffix, const LabelView* labels, std::size_t n,
-              double value) override {
-    if (suffix == "_count") counts[key(labels, n)] = value;
-    if (suffix == "_sum") sums[key(labels, n)] = value;
-  }
-  void native_histogram(const LabelView* labels, std::size_t n, const NativeBuckets& b) override {
-    natives[key(labels, n)] = b;
-  }
-  static std::string key(const LabelView* labels, std::size_t n) {
-    std::string k;
-    for (std::size_t i = 0; i < n; ++i) k += std::string(labels[i].value) + ";";
-    return k;
-  }
-  std::map<std::string, NativeBuckets> natives;
-  std::map<std::string, double> counts;
-  std::map<std::string, double> sums;
-};
-
-NativeHistogramOptions small_limit() {
-  NativeHistogramOptions o;
-  o.max_buckets = 24;
-  return o;
-}
 
 // Worker w's observations: multiples of 2^-6 (exact sums). Worker 0 spreads 96 values over
 // 12 octaves and must reduce its resolution itself (its own state, before any merge); the

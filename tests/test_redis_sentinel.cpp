@@ -150,6 +150,32 @@ struct StopFile {
   ~StopFile() { std::ofstream(path) << "stop"; }
 };
 
+// Starts three sentinels watching the master on `master_port`, each of which must discover
+// the replicas and the other two (a failed assertion leaves `out` short).
+void start_sentinels(const TempDir& dir, int master_port,
+                     std::vector<std::unique_ptr<Sentinel>>& out) {
+  for (int i = 0; i < 3; ++i) out.push_back(std::make_unique<Sentinel>(dir, i, master_port));
+  for (auto& s : out) {
+    ASSERT_TRUE(wait_until([&] { return s->knows_everyone(); }, milliseconds(15000)))
+        << "sentinel " << s->port() << " did not discover the replica and the other sentinels";
+  }
+}
+
+// The workers' backend config: the sentinels, write-behind every 100 ms, WAIT for a replica.
+nlohmann::json workers_config(const std::vector<std::unique_ptr<Sentinel>>& sentinels) {
+  nlohmann::json config = {{"sentinels", nlohmann::json::array()},
+                           {"master_name", kMaster},
+                           {"write_mode", "write_behind"},
+                           {"flush_interval_ms", 100},
+                           {"connect_timeout_ms", 500},
+                           {"command_timeout_ms", 1000},
+                           {"wait_replicas", 1},
+                           {"wait_timeout_ms", 200}};
+  for (auto& s : sentinels)
+    config["sentinels"].push_back({{"host", "127.0.0.1"}, {"port", s->port()}});
+  return config;
+}
+
 }  // namespace
 
 class RedisSentinelTest : public RedisTest {};
@@ -171,22 +197,9 @@ TEST_F(RedisSentinelTest, WorkersFollowAFailoverAndWaitReplicasKeepsTotalsExact)
                            milliseconds(10000)));
   }
   std::vector<std::unique_ptr<Sentinel>> sentinels;
-  for (int i = 0; i < 3; ++i) sentinels.push_back(std::make_unique<Sentinel>(dir, i, old_port));
-  for (auto& s : sentinels) {
-    ASSERT_TRUE(wait_until([&] { return s->knows_everyone(); }, milliseconds(15000)))
-        << "sentinel " << s->port() << " did not discover the replica and the other sentinels";
-  }
-
-  nlohmann::json config = {{"sentinels", nlohmann::json::array()},
-                           {"master_name", kMaster},
-                           {"write_mode", "write_behind"},
-                           {"flush_interval_ms", 100},
-                           {"connect_timeout_ms", 500},
-                           {"command_timeout_ms", 1000},
-                           {"wait_replicas", 1},
-                           {"wait_timeout_ms", 200}};
-  for (auto& s : sentinels)
-    config["sentinels"].push_back({{"host", "127.0.0.1"}, {"port", s->port()}});
+  start_sentinels(dir, old_port, sentinels);
+  if (HasFatalFailure()) return;
+  const nlohmann::json config = workers_config(sentinels);
   const std::string stop_file = (dir / "stop").string();
   StopFile stop{stop_file};
 
@@ -313,22 +326,9 @@ TEST_F(RedisSentinelTest, WorkersFollowSwitchMasterWhileTheOldMasterStaysUp) {
                            milliseconds(10000)));
   }
   std::vector<std::unique_ptr<Sentinel>> sentinels;
-  for (int i = 0; i < 3; ++i) sentinels.push_back(std::make_unique<Sentinel>(dir, i, old_port));
-  for (auto& s : sentinels) {
-    ASSERT_TRUE(wait_until([&] { return s->knows_everyone(); }, milliseconds(15000)))
-        << "sentinel " << s->port() << " did not discover the replica and the other sentinels";
-  }
-
-  nlohmann::json config = {{"sentinels", nlohmann::json::array()},
-                           {"master_name", kMaster},
-                           {"write_mode", "write_behind"},
-                           {"flush_interval_ms", 100},
-                           {"connect_timeout_ms", 500},
-                           {"command_timeout_ms", 1000},
-                           {"wait_replicas", 1},
-                           {"wait_timeout_ms", 200}};
-  for (auto& s : sentinels)
-    config["sentinels"].push_back({{"host", "127.0.0.1"}, {"port", s->port()}});
+  start_sentinels(dir, old_port, sentinels);
+  if (HasFatalFailure()) return;
+  const nlohmann::json config = workers_config(sentinels);
   const std::string stop_file = (dir / "stop").string();
   StopFile stop{stop_file};
 
