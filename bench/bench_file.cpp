@@ -1,7 +1,7 @@
 // MultiProcessFileBackend against the in-process backends and prometheus-cpp, ratios from one
 // run (docs/performance.md, "Multi-process file backend"):
-//  - Counter::inc() against AtomicBackend; Histogram::observe() against the default in-memory
-//    backend (SingleProcessBackend);
+//  - Counter::inc() against AtomicBackend; Histogram::observe() (classic, and native) against
+//    the default in-memory backend (SingleProcessBackend);
 //  - one counter incremented by 2 processes at once against prometheus-cpp's counter with 2
 //    threads (items_per_second);
 //  - a scrape of 1,000 counter + 100 histogram series with 8 live processes against the same
@@ -84,6 +84,28 @@ void BM_HistogramObserve_File(benchmark::State& state) {
   for (auto _ : state) h.observe(v += 0.001);
 }
 BENCHMARK(BM_HistogramObserve_File);
+
+// Native buckets (default options) on the file backend: the same values, against the
+// classic observe() above and the default in-memory backend's native observe().
+void BM_HistogramObserve_NativeSingleProcess(benchmark::State& state) {
+  pytheus::load_backend("SingleProcessBackend");
+  static pytheus::CollectorRegistry reg;
+  static pytheus::Histogram h("sp_native", "x", {}, {}, &reg, {},
+                              pytheus::NativeHistogramOptions{});
+  double v = 0;
+  for (auto _ : state) h.observe(v += 0.001);
+}
+BENCHMARK(BM_HistogramObserve_NativeSingleProcess);
+
+void BM_HistogramObserve_NativeFile(benchmark::State& state) {
+  load_file();
+  static pytheus::CollectorRegistry reg;
+  static pytheus::Histogram h("file_native", "x", {}, {}, &reg, {},
+                              pytheus::NativeHistogramOptions{});
+  double v = 0;
+  for (auto _ : state) h.observe(v += 0.001);
+}
+BENCHMARK(BM_HistogramObserve_NativeFile);
 
 constexpr int kPerWorker = 5000000;
 
