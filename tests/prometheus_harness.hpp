@@ -178,4 +178,32 @@ class PrometheusServer {
   std::unique_ptr<ChildProcess> process_;
 };
 
+// An exemplar Prometheus holds (/api/v1/query_exemplars, with exemplar storage enabled): its
+// trace_id label, its value, and the `le` of the series it belongs to (empty but for buckets).
+struct StoredExemplar {
+  std::string trace_id;
+  double value = 0;
+  std::string le;
+};
+
+// The exemplars Prometheus holds for `selector` from an hour ago to an hour ahead.
+inline std::vector<StoredExemplar> query_exemplars(const PrometheusServer& p,
+                                                   const std::string& selector) {
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const nlohmann::json data =
+      p.api("/api/v1/query_exemplars", {{"query", selector},
+                                        {"start", std::to_string(now - 3600)},
+                                        {"end", std::to_string(now + 3600)}});
+  std::vector<StoredExemplar> out;
+  for (const auto& series : data) {
+    const std::string le = series["seriesLabels"].value("le", "");
+    for (const auto& e : series["exemplars"]) {
+      out.push_back(
+          {e["labels"].value("trace_id", ""), std::stod(e["value"].get<std::string>()), le});
+    }
+  }
+  return out;
+}
+
 }  // namespace pytheus_test

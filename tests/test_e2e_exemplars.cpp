@@ -16,34 +16,10 @@
 using namespace std::chrono_literals;
 using pytheus_test::PrometheusOptions;
 using pytheus_test::PrometheusServer;
+using pytheus_test::query_exemplars;
 using pytheus_test::wait_until;
 
 namespace {
-
-// The trace ids Prometheus holds for `selector`'s exemplars, with each exemplar's value
-// and the series it belongs to ("le" for buckets).
-struct Stored {
-  std::string trace_id;
-  double value = 0;
-  std::string le;
-};
-
-std::vector<Stored> query_exemplars(const PrometheusServer& p, const std::string& selector) {
-  const double now = pytheus::detail::unix_time_now();
-  const nlohmann::json data =
-      p.api("/api/v1/query_exemplars", {{"query", selector},
-                                        {"start", std::to_string(now - 3600)},
-                                        {"end", std::to_string(now + 3600)}});
-  std::vector<Stored> out;
-  for (const auto& series : data) {
-    const std::string le = series["seriesLabels"].value("le", "");
-    for (const auto& e : series["exemplars"]) {
-      out.push_back(
-          {e["labels"].value("trace_id", ""), std::stod(e["value"].get<std::string>()), le});
-    }
-  }
-  return out;
-}
 
 PrometheusServer start_prometheus(const std::string& target) {
   PrometheusOptions options;
@@ -75,7 +51,7 @@ TEST(ExemplarE2E, InMemoryTraceIdsComeBackFromQueryExemplars) {
   exposer.start();
   PrometheusServer prometheus = start_prometheus(target_of(exposer));
 
-  std::vector<Stored> buckets, counter;
+  std::vector<pytheus_test::StoredExemplar> buckets, counter;
   EXPECT_TRUE(wait_until(
       [&] {
         buckets = query_exemplars(prometheus, "request_seconds_bucket");
@@ -85,7 +61,7 @@ TEST(ExemplarE2E, InMemoryTraceIdsComeBackFromQueryExemplars) {
       30s, 200ms))
       << prometheus.log();
   std::set<std::pair<std::string, std::string>> got;
-  for (const Stored& s : buckets) got.insert({s.trace_id, s.le});
+  for (const pytheus_test::StoredExemplar& s : buckets) got.insert({s.trace_id, s.le});
   EXPECT_TRUE(got.count({"trace-fast", "0.1"})) << buckets.size();
   EXPECT_TRUE(got.count({"trace-slow", "+Inf"})) << buckets.size();
   ASSERT_FALSE(counter.empty());
@@ -118,7 +94,7 @@ TEST(ExemplarE2E, RedisFourProcessesTraceIdsComeBackFromQueryExemplars) {
   exposer.start();
   PrometheusServer prometheus = start_prometheus(target_of(exposer));
 
-  std::vector<Stored> got;
+  std::vector<pytheus_test::StoredExemplar> got;
   EXPECT_TRUE(wait_until(
       [&] {
         got = query_exemplars(prometheus, "job_seconds_bucket");
@@ -128,7 +104,7 @@ TEST(ExemplarE2E, RedisFourProcessesTraceIdsComeBackFromQueryExemplars) {
       << prometheus.log();
   const char* les[] = {"1.0", "2.0", "3.0", "+Inf"};  // OpenMetrics canonical bounds
   std::set<std::string> seen;
-  for (const Stored& s : got) {
+  for (const pytheus_test::StoredExemplar& s : got) {
     ASSERT_EQ(s.trace_id.rfind("worker-", 0), 0u) << s.trace_id;
     const int w = std::stoi(s.trace_id.substr(7));
     EXPECT_EQ(s.value, w + 0.5);

@@ -54,8 +54,10 @@ double true_quantile(double q, int workers) {
 }
 
 // Serves `r`, starts Prometheus on it, and checks count, sum and the 0.9 quantile, within the
-// relative width of a bucket at `schema`.
-void check_with_prometheus(pytheus::CollectorRegistry& r, int workers, double sum, int schema) {
+// relative width of a bucket at `schema`; and, when `trace_id` is given, that Prometheus
+// stored the native histogram's exemplar with that trace id.
+void check_with_prometheus(pytheus::CollectorRegistry& r, int workers, double sum, int schema,
+                           const std::string& trace_id = "") {
   pytheus::http::ExposerOptions eo;
   eo.process_collector = false;
   pytheus::http::Exposer exposer("127.0.0.1", 0, eo);
@@ -65,7 +67,7 @@ void check_with_prometheus(pytheus::CollectorRegistry& r, int workers, double su
   PrometheusOptions options;
   options.binary = PYTHEUS_PROMETHEUS_BIN;
   options.targets = {"127.0.0.1:" + std::to_string(exposer.port())};
-  options.extra_args = {"--enable-feature=native-histograms"};
+  options.extra_args = {"--enable-feature=native-histograms,exemplar-storage"};
   PrometheusServer prometheus(options);
 
   const std::string count = "histogram_count(rpc_seconds{route=\"/\"})";
@@ -82,6 +84,17 @@ void check_with_prometheus(pytheus::CollectorRegistry& r, int workers, double su
   std::printf(
       "histogram_quantile(0.9): %g, true 0.9 quantile %g, relative error %.4f (bound %.4f)\n", *q,
       truth, std::fabs(*q - truth) / truth, max_error);
+  if (trace_id.empty()) return;
+  std::vector<pytheus_test::StoredExemplar> stored;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        stored = pytheus_test::query_exemplars(prometheus, "rpc_seconds");
+        return !stored.empty();
+      },
+      30s, 100ms))
+      << "no exemplar of the native histogram in Prometheus\n"
+      << prometheus.log();
+  for (const auto& e : stored) EXPECT_EQ(e.trace_id, trace_id);
 }
 
 }  // namespace
@@ -93,12 +106,17 @@ TEST(NativeHistogramE2E, PrometheusReadsNativeBucketsInMemory) {
   pytheus::Histogram h("rpc_seconds", "RPC latency.", {"route"}, {}, &r, {},
                        pytheus::NativeHistogramOptions{});
   double sum = 0;
-  for (int i = 0; i < kObservations; ++i) {
+  for (int i = 0; i + 1 < kObservations; ++i) {
     h.labels({{"route", "/"}}).observe(value_of(0, i));
     sum += value_of(0, i);
   }
+  // The last observation carries an exemplar (exposed on its bucket, as client_golang does
+  // for a native histogram, where Prometheus 2.42 reads it).
+  h.labels({{"route", "/"}})
+      .observe(value_of(0, kObservations - 1), {{"trace_id", "native-trace"}});
+  sum += value_of(0, kObservations - 1);
   ASSERT_EQ(h.labels({{"route", "/"}}).snapshot().native->schema, 3);
-  check_with_prometheus(r, 1, sum, 3);
+  check_with_prometheus(r, 1, sum, 3, "native-trace");
 }
 
 #ifdef PYTHEUS_TEST_REDIS
