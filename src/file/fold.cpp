@@ -28,17 +28,6 @@ enum Kind : std::uint64_t {
   kNative
 };
 
-double as_d(std::uint64_t bits) {
-  double d;
-  std::memcpy(&d, &bits, 8);
-  return d;
-}
-std::uint64_t as_u(double d) {
-  std::uint64_t u;
-  std::memcpy(&u, &d, 8);
-  return u;
-}
-
 // Calls f(first cell, width, kind) for each unit of a record that a fold combines.
 template <class F>
 void for_each_unit(const RecordView& r, F&& f) {

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +34,18 @@ inline constexpr std::uint32_t kFormatVersion = 3;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kServiceMax = 128;
 inline constexpr std::size_t kCellsHeader = kPage;  // cell i is at kCellsHeader + 8 * i
+
+// A cell's 8 bytes as a double and back (cells hold doubles and counts alike).
+inline double as_d(std::uint64_t bits) {
+  double d;
+  std::memcpy(&d, &bits, 8);
+  return d;
+}
+inline std::uint64_t as_u(double d) {
+  std::uint64_t u;
+  std::memcpy(&u, &d, 8);
+  return u;
+}
 
 // FileFormatError: a file of the directory is not what this version writes.
 class FileFormatError : public Error {

@@ -24,16 +24,6 @@ U& at(unsigned char* c, std::uint64_t i) {
 const U& at(const unsigned char* c, std::uint64_t i) {
   return *reinterpret_cast<const U*>(c + 8 * i);
 }
-double as_d(std::uint64_t bits) {
-  double d;
-  std::memcpy(&d, &bits, 8);
-  return d;
-}
-std::uint64_t as_u(double d) {
-  std::uint64_t u;
-  std::memcpy(&u, &d, 8);
-  return u;
-}
 
 // Region header cells.
 enum : std::uint64_t { kLock, kVersion, kMeta, kIntent };
