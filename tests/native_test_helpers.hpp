@@ -2,10 +2,14 @@
 // test_file_native.cpp).
 #pragma once
 
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "pytheus/detail/native.hpp"
 #include "pytheus/pytheus.hpp"
 
 namespace pytheus_test {
@@ -38,6 +42,24 @@ inline pytheus::NativeHistogramOptions small_limit() {
   pytheus::NativeHistogramOptions o;
   o.max_buckets = 24;
   return o;
+}
+
+// The native buckets of `values` computed directly at `schema` and `zero_threshold`.
+inline pytheus::NativeBuckets expected_at(const std::vector<double>& values, std::int32_t schema,
+                                          double zero_threshold) {
+  namespace native = pytheus::detail::native;
+  pytheus::NativeBuckets b;
+  b.schema = schema;
+  b.zero_threshold = zero_threshold;
+  for (double v : values) {
+    if (std::fabs(v) <= zero_threshold) {
+      ++b.zero_count;
+      continue;
+    }
+    native::BucketList one = {{native::bucket_index(std::fabs(v), schema), 1}};
+    native::add(v > 0 ? b.positive : b.negative, one);
+  }
+  return b;
 }
 
 }  // namespace pytheus_test

@@ -97,6 +97,23 @@ void check_with_prometheus(pytheus::CollectorRegistry& r, int workers, double su
   for (const auto& e : stored) EXPECT_EQ(e.trace_id, trace_id);
 }
 
+#if defined(PYTHEUS_TEST_REDIS) || defined(PYTHEUS_TEST_FILE)
+// The series `h` of `workers` processes that observed value_of(w, *), worker 0 at a lower
+// resolution: exact count, and Prometheus' view of it. The scrape merges at the lowest schema
+// a process reached (worker 0's, 2): the quantile's bound is that schema's.
+void check_merged_workers(pytheus::Histogram& h, pytheus::CollectorRegistry& r, int workers) {
+  double sum = 0;
+  for (int w = 0; w < workers; ++w) {
+    for (int i = 0; i < kObservations; ++i) sum += value_of(w, i);
+  }
+  const auto s = h.labels({{"route", "/"}}).snapshot();
+  ASSERT_TRUE(s.native);
+  ASSERT_EQ(s.count, double(workers) * kObservations);
+  EXPECT_EQ(s.native->schema, 2);
+  check_with_prometheus(r, workers, sum, s.native->schema);
+}
+#endif
+
 }  // namespace
 
 TEST(NativeHistogramE2E, PrometheusReadsNativeBucketsInMemory) {
@@ -143,17 +160,7 @@ TEST(NativeHistogramE2E, PrometheusReadsNativeBucketsOfFourRedisProcesses) {
   pytheus::NativeHistogramOptions o;
   o.max_buckets = 160;
   pytheus::Histogram h("rpc_seconds", "RPC latency.", {"route"}, {}, &r, {}, o);
-  double sum = 0;
-  for (int w = 0; w < kWorkers; ++w) {
-    for (int i = 0; i < kObservations; ++i) sum += value_of(w, i);
-  }
-  // The scrape merges at the lowest schema a process reached (worker 0's, 2): the bound is
-  // that schema's.
-  const auto s = h.labels({{"route", "/"}}).snapshot();
-  ASSERT_TRUE(s.native);
-  ASSERT_EQ(s.count, double(kWorkers) * kObservations);
-  EXPECT_EQ(s.native->schema, 2);
-  check_with_prometheus(r, kWorkers, sum, s.native->schema);
+  check_merged_workers(h, r, kWorkers);
 }
 #endif
 
@@ -192,15 +199,7 @@ TEST(NativeHistogramE2E, PrometheusReadsNativeBucketsOfFourFileBackendProcesses)
     waitpid(c, &status, 0);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   }
-  double sum = 0;
-  for (int w = 0; w < kWorkers; ++w) {
-    for (int i = 0; i < kObservations; ++i) sum += value_of(w, i);
-  }
-  const auto s = h.labels({{"route", "/"}}).snapshot();
-  ASSERT_TRUE(s.native);
-  ASSERT_EQ(s.count, double(kWorkers) * kObservations);
-  EXPECT_EQ(s.native->schema, 2);  // worker 0's
-  check_with_prometheus(r, kWorkers, sum, s.native->schema);
+  check_merged_workers(h, r, kWorkers);
   pytheus::load_backend("SingleProcessBackend");
 }
 #endif

@@ -21,6 +21,7 @@ namespace pytheus_test {
 namespace {
 
 using namespace pytheus;
+using pytheus_test::expected_at;
 using pytheus_test::NativeRecorder;
 using pytheus_test::small_limit;
 namespace native = pytheus::detail::native;
@@ -34,23 +35,6 @@ double value_of(int w, int i) {
   if (w == 0) return std::ldexp(1.0 + ((i / 12) % 8) / 8.0, (i % 12) - 3);
   const double v = 1 + (i % 16) / 8.0;
   return (w == 3 && i % 5 == 0) ? -v : (i % 97 == 0 ? 0 : v);
-}
-
-// The buckets of observations computed directly at `schema`.
-NativeBuckets expected_at(const std::vector<double>& values, std::int32_t schema,
-                          double zero_threshold) {
-  NativeBuckets b;
-  b.schema = schema;
-  b.zero_threshold = zero_threshold;
-  for (double v : values) {
-    if (std::fabs(v) <= zero_threshold) {
-      ++b.zero_count;
-      continue;
-    }
-    native::BucketList one = {{native::bucket_index(std::fabs(v), schema), 1}};
-    native::add(v > 0 ? b.positive : b.negative, one);
-  }
-  return b;
 }
 
 std::vector<double> workers_values(int workers, int n) {

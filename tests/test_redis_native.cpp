@@ -33,21 +33,11 @@ double value_of(int w, int i) {
 
 // The buckets of every worker's observations computed directly at `schema`.
 NativeBuckets expected_at(int workers, int n, std::int32_t schema, double zero_threshold) {
-  NativeBuckets b;
-  b.schema = schema;
-  b.zero_threshold = zero_threshold;
+  std::vector<double> values;
   for (int w = 0; w < workers; ++w) {
-    for (int i = 0; i < n; ++i) {
-      const double v = value_of(w, i);
-      if (std::fabs(v) <= zero_threshold) {
-        ++b.zero_count;
-        continue;
-      }
-      native::BucketList one = {{native::bucket_index(std::fabs(v), schema), 1}};
-      native::add(v > 0 ? b.positive : b.negative, one);
-    }
+    for (int i = 0; i < n; ++i) values.push_back(value_of(w, i));
   }
-  return b;
+  return pytheus_test::expected_at(values, schema, zero_threshold);
 }
 
 }  // namespace

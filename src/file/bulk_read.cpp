@@ -19,6 +19,21 @@
 
 namespace pytheus::detail::file {
 
+namespace {
+
+// Fills a snapshot's cumulative buckets and count from per-bucket counts.
+void set_cumulative(const std::vector<std::uint64_t>& counts, HistogramSnapshot& h) {
+  std::uint64_t cumulative = 0;
+  h.buckets.resize(counts.size());
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    cumulative += counts[i];
+    h.buckets[i] = static_cast<double>(cumulative);
+  }
+  h.count = static_cast<double>(cumulative);
+}
+
+}  // namespace
+
 std::vector<CellSource> Store::sources(bool with_liveness) {
   std::vector<CellSource> out;
   totals_->refresh();
@@ -121,13 +136,7 @@ SeriesRow Store::row(const RecordView& r, GaugeMode mode, const std::vector<Cell
             merged = one.native;
           }
         }
-        std::uint64_t cumulative = 0;
-        out.histogram.buckets.resize(n);
-        for (std::uint64_t i = 0; i < n; ++i) {
-          cumulative += counts[i];
-          out.histogram.buckets[i] = static_cast<double>(cumulative);
-        }
-        out.histogram.count = static_cast<double>(cumulative);
+        set_cumulative(counts, out.histogram);
         if (!merged) {
           merged.emplace();
           const NativeHistogramOptions o = native.value_or(NativeHistogramOptions{});
@@ -144,13 +153,7 @@ SeriesRow Store::row(const RecordView& r, GaugeMode mode, const std::vector<Cell
         for (std::uint64_t i = 0; i < n; ++i) counts[i] += s.u(c + i);
         out.histogram.sum += s.d(c + n);
       }
-      std::uint64_t cumulative = 0;
-      out.histogram.buckets.resize(n);
-      for (std::uint64_t i = 0; i < n; ++i) {
-        cumulative += counts[i];
-        out.histogram.buckets[i] = static_cast<double>(cumulative);
-      }
-      out.histogram.count = static_cast<double>(cumulative);
+      set_cumulative(counts, out.histogram);
       return out;
     }
     case MetricType::summary: {
